@@ -1,0 +1,131 @@
+# netpolld — build, test, install.
+#
+#   make            build into $(BUILD)/
+#   make run        install missing Debian packages, build, run conf/netpolld.conf
+#   make check      install missing Debian packages, build, run every test
+#   make check-asan the whole suite again under AddressSanitizer + UBSan
+#   make install    PREFIX=/usr/local DESTDIR= (binaries, man pages, units, config)
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/netpolld
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DESTDIR    ?=
+
+BUILD      ?= build
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+PYTHON     ?= /usr/bin/python3
+PYTEST_ARGS ?= -q
+
+# Debian packages: what building needs, and what the tests need on top.
+DEPS_BUILD = gcc make pkg-config libconfig-dev libyaml-dev libsystemd-dev check
+DEPS_TEST  = clang python3 python3-pytest systemd procps
+PKGS       = libconfig yaml-0.1 libsystemd
+
+VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# Recursive (=) so pkg-config runs only when compiling, after `deps`.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+
+POLLER     ?= $(if $(filter Linux,$(shell uname -s)),epoll,kqueue)
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers \
+	$(CFLAGS) $(PKG_CFLAGS) -MMD -MP \
+	-DNETPOLLD_VERSION='"$(VERSION)"' \
+	-DNETPOLLD_CONFIG_DEFAULT='"$(SYSCONFDIR)/netpolld/netpolld.conf"'
+
+# Every src/*.c but the programs' mains and the pollers not chosen.
+CORE_SRC = $(filter-out src/main.c src/netpollctl.c src/poller_%.c,$(wildcard src/*.c)) \
+	src/poller_$(POLLER).c
+CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/%.o)
+UNIT_SRC = $(wildcard tests/unit/check_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all run check check-unit check-integration check-asan deps deps-build \
+	install uninstall clean
+
+all: $(BUILD)/netpolld
+
+$(BUILD)/netpolld: $(BUILD)/main.o $(CORE_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Isrc $(CHECK_CFLAGS) -o $@ $< $(CORE_OBJ) $(LDFLAGS) \
+		$(PKG_LIBS) $(CHECK_LIBS)
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+run: deps-build
+	$(MAKE) all
+	$(BUILD)/netpolld -c conf/netpolld.conf
+
+check: deps
+	$(MAKE) check-unit check-integration
+
+check-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
+
+check-integration: $(BUILD)/netpolld
+	NETPOLLD=$(abspath $(BUILD)/netpolld) NETPOLLD_SRC=$(CURDIR) \
+		$(PYTHON) -m pytest $(PYTEST_ARGS) tests/integration
+
+# The same suite against an instrumented build, in its own build folder.
+# detect_leaks: a process that exits must have freed what it allocated.
+check-asan: deps
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(MAKE) BUILD=build-asan \
+		CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
+		LDFLAGS='-fsanitize=address,undefined' \
+		check-unit check-integration
+
+deps:
+	@$(MAKE) --no-print-directory deps-build DEPS_BUILD='$(DEPS_BUILD) $(DEPS_TEST)'
+
+# apt-get only for what dpkg says is missing; elsewhere, say what to get.
+deps-build:
+	@if ! command -v dpkg-query >/dev/null; then \
+		echo "deps: not a Debian system; install: $(DEPS_BUILD)"; exit 0; fi; \
+	missing=""; for p in $(DEPS_BUILD); do \
+		dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null | grep -qx installed \
+			|| missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "deps: installing$$missing"; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/netpolld
+	install -m 0755 $(BUILD)/netpolld $(DESTDIR)$(SBINDIR)/netpolld
+	install -m 0644 man/netpolld.8 $(DESTDIR)$(MANDIR)/man8/netpolld.8
+	install -m 0644 man/netpolld.conf.5 $(DESTDIR)$(MANDIR)/man5/netpolld.conf.5
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		systemd/netpolld.service.in > $(DESTDIR)$(UNITDIR)/netpolld.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/netpolld.service
+	install -m 0644 conf/netpolld.conf conf/netpolld.yaml $(DESTDIR)$(DOCDIR)/examples/
+	# An operator's edited config is never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/netpolld/netpolld.conf ] || \
+		install -m 0644 conf/netpolld.conf $(DESTDIR)$(SYSCONFDIR)/netpolld/netpolld.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/netpolld $(DESTDIR)$(MANDIR)/man8/netpolld.8 \
+		$(DESTDIR)$(MANDIR)/man5/netpolld.conf.5 $(DESTDIR)$(UNITDIR)/netpolld.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -rf build build-asan build-clang
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
