@@ -65,10 +65,11 @@ struct config {
 	size_t nbackends;
 };
 
-/* Every problem found, each already formatted "FILE:LINE: message". */
+/* Every problem found, each already formatted "FILE:LINE: message", in
+ * file order. Start from a zeroed struct; config_load() appends. */
 struct config_errors {
-	char **msgs;
-	size_t count;
+	char **msgs;                    /* owned, count of them */
+	size_t count;                   /* messages in msgs */
 };
 
 /* Reads and validates PATH (".yaml"/".yml" -> YAML, else libconfig).
@@ -76,6 +77,12 @@ struct config_errors {
 struct config *config_load(const char *path, struct config_errors *errs);
 void config_free(struct config *cfg);
 void config_errors_free(struct config_errors *errs);
+
+/* Appends "FILE:LINE: message" to ERRS, or "FILE: message" when LINE is 0
+ * (a problem with the file as a whole, such as "cannot open"). The front
+ * ends report through it too. -1 when memory is short. */
+int config_errors_add(struct config_errors *errs, const char *file, int line,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* "250ms", "5s", "10m", "1h" -> milliseconds. 0 on success, -1 with a
  * static message in *ERR. (Integers of seconds are handled by the
