@@ -92,8 +92,9 @@ static struct config_node *config_libconfig_convert(const config_setting_t *s)
 		if (node != NULL)
 			node->u.boolean = config_setting_get_bool(s) != 0;
 		return node;
-	default:
-		/* CONFIG_TYPE_FLOAT: no key takes one, the validator says so. */
+	case CONFIG_TYPE_FLOAT:
+	default:                        /* CONFIG_TYPE_NONE: never in a parsed file */
+		/* No key takes a float: kept so the validator can say so. */
 		node = config_tree_new(CONFIG_NODE_FLOAT, line);
 		if (node != NULL)
 			node->u.real = config_setting_get_float(s);

@@ -818,6 +818,20 @@ START_TEST(yaml_number_too_large_for_64_bits_is_an_error)
 }
 END_TEST
 
+START_TEST(yaml_nesting_deeper_than_64_levels_is_refused_not_recursed)
+{
+	char text[256] = "global: ";
+	size_t n = strlen(text);
+
+	for (int i = 0; i < 80; i++)
+		text[n++] = '[';
+	for (int i = 0; i < 80; i++)
+		text[n++] = ']';
+	strcpy(text + n, "\n");
+	CHECK_YAML(text, "1: nesting is deeper than 64 levels");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -862,6 +876,7 @@ static Suite *config_suite(void)
 	tcase_add_test(yaml, yaml_null_value_is_an_error);
 	tcase_add_test(yaml, yaml_second_document_or_custom_tag_is_an_error);
 	tcase_add_test(yaml, yaml_number_too_large_for_64_bits_is_an_error);
+	tcase_add_test(yaml, yaml_nesting_deeper_than_64_levels_is_refused_not_recursed);
 	suite_add_tcase(s, yaml);
 	return s;
 }
