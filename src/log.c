@@ -73,14 +73,12 @@ const char *log_level_name(enum log_level level)
 	return log_names[level];
 }
 
-static void log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
+static void log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char line[2048];
 	size_t n = 0;
 	int r;
 
-	if (level > log_threshold)
-		return;
 	if (log_to_journal) {
 		r = snprintf(line, sizeof(line), "<%d>", log_priorities[level]);
 	} else {
@@ -107,6 +105,21 @@ static void log_emit(enum log_level level, int errnum, const char *fmt, va_list 
 	/* Best effort: there is nowhere to report a failing stderr. */
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
+}
+
+static void log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	if (level <= log_threshold)
+		log_write(level, errnum, fmt, ap);
+}
+
+void log_conn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_write(LOG_LEVEL_INFO, 0, fmt, ap);
+	va_end(ap);
 }
 
 #define LOG_DEFINE(fn, level, with_errno)                          \

@@ -25,6 +25,9 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Connection log lines: info priority, but switched by log_connections
+ * rather than by the level, like an access log beside an error log. */
+void log_conn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Cheap guard for callers that would format expensive arguments. */
 #define log_enabled(level) ((level) <= log_get_level())

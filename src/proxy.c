@@ -1,0 +1,165 @@
+/* proxy.c — builds the running objects from a configuration and handles
+ * the events that concern all of them: running out of file descriptors
+ * and the graceful stop. */
+#include "proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "reactor.h"
+#include "session.h"
+
+/* How long listeners rest after accept() ran out of descriptors. Short
+ * enough to pick up freed fds quickly, long enough not to spin. */
+#define PROXY_ACCEPT_PAUSE_MS 100
+/* At most one "out of descriptors" warning per this many ms. */
+#define PROXY_ACCEPT_WARN_MS 10000
+/* Spare relay buffers kept after a burst. */
+#define PROXY_POOL_SPARES 256
+
+static void proxy_on_accept_timer(void *arg)
+{
+	struct proxy *p = arg;
+
+	p->accept_paused = false;
+	if (p->stopping)
+		return;
+	for (size_t i = 0; i < p->nlisteners; i++)
+		listener_resume(&p->listeners[i]);
+}
+
+static void proxy_close_all(struct proxy *p)
+{
+	while (p->sessions != NULL)
+		session_close(p->sessions, SESSION_END_SHUTDOWN);
+}
+
+static void proxy_on_stop_timer(void *arg)
+{
+	struct proxy *p = arg;
+
+	log_info("shutdown_timeout reached: closing %zu connections", p->nsessions);
+	proxy_stop(p, true);
+}
+
+struct proxy *proxy_create(struct reactor *r, struct config *cfg)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->reactor = r;
+	p->cfg = cfg;
+	buffer_pool_init(&p->pool, cfg->buffer_size, PROXY_POOL_SPARES);
+	timer_init(&p->accept_timer, proxy_on_accept_timer, p);
+	timer_init(&p->stop_timer, proxy_on_stop_timer, p);
+	p->backends = calloc(cfg->nbackends, sizeof(*p->backends));
+	p->listeners = calloc(cfg->nlisteners, sizeof(*p->listeners));
+	if (p->backends == NULL || p->listeners == NULL)
+		goto fail;
+	for (; p->nbackends < cfg->nbackends; p->nbackends++)
+		if (backend_init(&p->backends[p->nbackends], &cfg->backends[p->nbackends]) < 0)
+			goto fail;
+	for (; p->nlisteners < cfg->nlisteners; p->nlisteners++) {
+		const struct config_listener *cl = &cfg->listeners[p->nlisteners];
+		if (listener_init(&p->listeners[p->nlisteners], cl, p,
+				  &p->backends[cl->backend_index]) < 0)
+			goto fail;
+	}
+	return p;
+fail:
+	p->cfg = NULL;  /* the caller still owns it */
+	proxy_destroy(p);
+	return NULL;
+}
+
+void proxy_destroy(struct proxy *p)
+{
+	if (p == NULL)
+		return;
+	proxy_close_all(p);
+	reactor_timer_cancel(p->reactor, &p->accept_timer);
+	reactor_timer_cancel(p->reactor, &p->stop_timer);
+	for (size_t i = 0; i < p->nlisteners; i++)
+		listener_fini(&p->listeners[i]);
+	for (size_t i = 0; i < p->nbackends; i++)
+		backend_fini(&p->backends[i]);
+	free(p->listeners);
+	free(p->backends);
+	buffer_pool_destroy(&p->pool);
+	config_free(p->cfg);
+	free(p);
+}
+
+int proxy_start(struct proxy *p)
+{
+	for (size_t i = 0; i < p->nlisteners; i++)
+		if (listener_start(&p->listeners[i]) < 0)
+			return -1;
+	return 0;
+}
+
+void proxy_stop(struct proxy *p, bool now)
+{
+	if (!p->stopping) {
+		p->stopping = true;
+		for (size_t i = 0; i < p->nlisteners; i++)
+			listener_stop(&p->listeners[i]);
+		reactor_timer_cancel(p->reactor, &p->accept_timer);
+		if (!now && p->nsessions > 0 && p->cfg->shutdown_timeout_ms > 0) {
+			log_info("listeners closed; waiting up to %u ms for %zu connections",
+				 p->cfg->shutdown_timeout_ms, p->nsessions);
+			if (reactor_timer_arm(p->reactor, &p->stop_timer,
+					      p->cfg->shutdown_timeout_ms) == 0)
+				return;
+		}
+	}
+	proxy_close_all(p);
+	reactor_stop(p->reactor);
+}
+
+void proxy_pause_accept(struct proxy *p, int err)
+{
+	uint64_t now = reactor_now(p->reactor);
+
+	if (p->accept_paused)
+		return;
+	if (reactor_timer_arm(p->reactor, &p->accept_timer, PROXY_ACCEPT_PAUSE_MS) < 0)
+		return;     /* cannot promise a resume: keep accepting instead */
+	p->accept_paused = true;
+	for (size_t i = 0; i < p->nlisteners; i++)
+		listener_pause(&p->listeners[i]);
+	if (p->accept_warned_ms == 0 || now - p->accept_warned_ms >= PROXY_ACCEPT_WARN_MS) {
+		p->accept_warned_ms = now;
+		log_warnx("accept: %s with %zu connections open; pausing accepts for %d ms",
+			  strerror(err), p->nsessions, PROXY_ACCEPT_PAUSE_MS);
+	}
+}
+
+void proxy_session_opened(struct proxy *p, struct session *s)
+{
+	s->prev = NULL;
+	s->next = p->sessions;
+	if (p->sessions != NULL)
+		p->sessions->prev = s;
+	p->sessions = s;
+	p->nsessions++;
+}
+
+void proxy_session_closed(struct proxy *p, struct session *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		p->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	p->nsessions--;
+	if (p->stopping && p->nsessions == 0)
+		reactor_stop(p->reactor);
+}

@@ -1,0 +1,536 @@
+/* session.c — the per-connection state machine.
+ *
+ *   accept ──► CONNECTING ──connected──► RELAYING ──both directions shut──► CLOSED
+ *               │   ▲                      │
+ *               │   └ refused / timed out, │ one side reset or failed
+ *               │     retries left         ▼
+ *               │                       FLUSHING ──its last bytes delivered──► CLOSED
+ *               └ retries used up, client gone, timeout ───────────────────► CLOSED
+ *
+ * A session is two symmetric halves. Each half reads into its own ring
+ * (bytes owed to its peer) and writes its peer's ring. Reading a half
+ * stops while its ring is full and resumes when the peer drains it, so a
+ * slow reader throttles its writer and memory stays bounded. A FIN from a
+ * half becomes shutdown(peer, SHUT_WR) once its ring is empty, while the
+ * other direction keeps flowing. Client bytes read while connecting stay
+ * in the ring until a server accepts, so a retry never duplicates them.
+ * Everything ends in session_close(), the only teardown.
+ */
+#include "session.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "net.h"
+#include "proxy.h"
+
+/* Spare sessions kept for reuse; beyond this they go back to malloc. */
+#define SESSION_POOL_MAX 1024
+
+static const char *const session_state_names[] = {
+	[SESSION_CONNECTING] = "CONNECTING",
+	[SESSION_RELAYING] = "RELAYING",
+	[SESSION_FLUSHING] = "FLUSHING",
+	[SESSION_CLOSED] = "CLOSED",
+};
+
+static const char *const session_end_names[] = {
+	[SESSION_END_NONE] = "none",
+	[SESSION_END_CLIENT_CLOSE] = "client_close",
+	[SESSION_END_SERVER_CLOSE] = "server_close",
+	[SESSION_END_CLIENT_RESET] = "client_reset",
+	[SESSION_END_SERVER_RESET] = "server_reset",
+	[SESSION_END_IDLE_TIMEOUT] = "idle_timeout",
+	[SESSION_END_CONNECT_REFUSED] = "connect_refused",
+	[SESSION_END_CONNECT_TIMEOUT] = "connect_timeout",
+	[SESSION_END_NO_SERVER] = "no_server",
+	[SESSION_END_DENIED] = "denied",
+	[SESSION_END_LIMIT] = "limit",
+	[SESSION_END_PROXY_HEADER_ERROR] = "proxy_header_error",
+	[SESSION_END_SHUTDOWN] = "shutdown",
+	[SESSION_END_ERROR] = "error",
+};
+
+/* legal[from][to]: the only transitions session_set_state() allows. */
+static const bool session_legal[][4] = {
+	[SESSION_CONNECTING] = { [SESSION_RELAYING] = true, [SESSION_CLOSED] = true },
+	[SESSION_RELAYING] = { [SESSION_FLUSHING] = true, [SESSION_CLOSED] = true },
+	[SESSION_FLUSHING] = { [SESSION_CLOSED] = true },
+	[SESSION_CLOSED] = { false },
+};
+
+static struct session *session_spares;  /* pool of free sessions */
+static size_t session_nspares;
+
+static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg);
+static void session_on_timer(void *arg);
+static void session_connect(struct session *s);
+
+const char *session_state_name(enum session_state st)
+{
+	return session_state_names[st];
+}
+
+const char *session_end_name(enum session_end end)
+{
+	return session_end_names[end];
+}
+
+static struct proxy *session_proxy(const struct session *s)
+{
+	return s->listener->proxy;
+}
+
+static struct reactor *session_reactor(const struct session *s)
+{
+	return s->listener->proxy->reactor;
+}
+
+static const char *session_side(const struct session *s, const struct session_half *h)
+{
+	return h == &s->client ? "client" : "server";
+}
+
+static void session_set_state(struct session *s, enum session_state to)
+{
+	assert(session_legal[s->state][to]);
+	log_debug("session %" PRIu64 ": %s -> %s", s->id, session_state_names[s->state],
+		  session_state_names[to]);
+	s->state = to;
+}
+
+static void session_release(void *arg)
+{
+	struct session *s = arg;
+
+	if (session_nspares >= SESSION_POOL_MAX) {
+		free(s);
+		return;
+	}
+	s->next = session_spares;
+	session_spares = s;
+	session_nspares++;
+}
+
+void session_pool_drain(void)
+{
+	while (session_spares != NULL) {
+		struct session *s = session_spares;
+		session_spares = s->next;
+		free(s);
+	}
+	session_nspares = 0;
+}
+
+static struct session *session_alloc(void)
+{
+	struct session *s = session_spares;
+
+	if (s == NULL)
+		return malloc(sizeof(*s));
+	session_spares = s->next;
+	session_nspares--;
+	return s;
+}
+
+static void session_half_init(struct session *s, struct session_half *h,
+			      struct session_half *peer, int fd)
+{
+	memset(h, 0, sizeof(*h));
+	h->fd = fd;
+	h->peer = peer;
+	h->session = s;
+}
+
+static void session_log(const struct session *s, uint64_t now)
+{
+	char client[ADDR_STRLEN];
+
+	if (!session_proxy(s)->cfg->log_connections)
+		return;
+	log_conn("conn=%" PRIu64 " client=%s listener=%s backend=%s server=%s connect_ms=%" PRIu64
+		 " duration_ms=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
+		 " retries=%d end=%s",
+		 s->id, addr_format(&s->client_addr, client, sizeof(client)), s->listener->name,
+		 s->backend->name, s->connected ? s->target->name : "-", s->connect_ms,
+		 now - s->start_ms, s->server.sent, s->client.sent, s->retries,
+		 session_end_names[s->end]);
+}
+
+/* H is gone for good: no more reading from it or writing to it. Its ring
+ * is kept, for the peer may still be owed those bytes. */
+static void session_half_drop(struct session *s, struct session_half *h)
+{
+	if (h->fd >= 0)
+		reactor_close(session_reactor(s), h->fd);
+	h->fd = -1;
+	h->eof = h->shut = true;
+}
+
+void session_close(struct session *s, enum session_end why)
+{
+	struct proxy *p = session_proxy(s);
+	uint64_t now = reactor_now(p->reactor);
+
+	if (s->state == SESSION_CLOSED)
+		return;
+	s->end = why == SESSION_END_NONE ? SESSION_END_ERROR : why;
+	reactor_timer_cancel(p->reactor, &s->timer);
+	session_half_drop(s, &s->client);
+	session_half_drop(s, &s->server);
+	ring_clear(&s->client.in, &p->pool);
+	ring_clear(&s->server.in, &p->pool);
+	if (!s->connected)
+		s->connect_ms = now - s->start_ms;
+	session_set_state(s, SESSION_CLOSED);
+	session_log(s, now);
+	proxy_session_closed(p, s);
+	/* Callers up the stack may still hold S: free it after this turn. */
+	reactor_defer(p->reactor, &s->release);
+}
+
+static int session_arm(struct session *s, uint64_t delay_ms)
+{
+	if (reactor_timer_arm(session_reactor(s), &s->timer, delay_ms) == 0)
+		return 0;
+	log_warnx("session %" PRIu64 ": cannot arm timer: out of memory", s->id);
+	session_close(s, SESSION_END_ERROR);
+	return -1;
+}
+
+/* A half failed (reset, broken pipe, ...). Bytes it sent before failing
+ * still go to its peer; bytes owed to it are undeliverable. */
+static void session_fail(struct session *s, struct session_half *h, int err)
+{
+	enum session_end why;
+
+	if (h->eof && s->end != SESSION_END_NONE)
+		why = s->end;   /* it had closed already: the reset ends that close */
+	else if (err == ECONNRESET || err == EPIPE)
+		why = h == &s->client ? SESSION_END_CLIENT_RESET : SESSION_END_SERVER_RESET;
+	else {
+		why = SESSION_END_ERROR;
+		log_warnx("session %" PRIu64 ": %s side: %s", s->id, session_side(s, h),
+			  strerror(err));
+	}
+	switch (s->state) {
+	case SESSION_CONNECTING:
+		session_close(s, why);
+		return;
+	case SESSION_FLUSHING:
+		session_close(s, s->end);   /* the first failure names the end */
+		return;
+	case SESSION_RELAYING:
+		break;
+	case SESSION_CLOSED:
+		return;
+	}
+	s->end = why;
+	ring_clear(&h->peer->in, &session_proxy(s)->pool);
+	if (ring_empty(&h->in)) {
+		session_close(s, why);
+		return;
+	}
+	session_half_drop(s, h);
+	session_set_state(s, SESSION_FLUSHING);
+}
+
+/* One read from H into its ring: bounded work per wakeup. */
+static void session_recv(struct session *s, struct session_half *h)
+{
+	struct proxy *p = session_proxy(s);
+	struct iovec iov[2];
+	size_t n;
+	int cnt;
+
+	if (h->fd < 0 || h->eof)
+		return;
+	cnt = ring_space(&h->in, &p->pool, iov);
+	if (cnt == 0)
+		return;
+	if (cnt < 0) {
+		log_warnx("session %" PRIu64 ": no memory for a buffer", s->id);
+		session_close(s, SESSION_END_ERROR);
+		return;
+	}
+	switch (net_readv(h->fd, iov, cnt, &n)) {
+	case IO_OK:
+		ring_produce(&h->in, &p->pool, n);
+		s->last_active_ms = reactor_now(p->reactor);
+		return;
+	case IO_AGAIN:
+		break;
+	case IO_EOF:
+		h->eof = true;
+		if (s->end == SESSION_END_NONE)
+			s->end = h == &s->client ? SESSION_END_CLIENT_CLOSE : SESSION_END_SERVER_CLOSE;
+		log_debug("session %" PRIu64 ": %s sent FIN", s->id, session_side(s, h));
+		break;
+	case IO_ERR:
+		session_fail(s, h, errno);
+		return;
+	}
+	/* Nothing arrived: hand back the buffer ring_space() lent us. */
+	if (ring_empty(&h->in))
+		ring_clear(&h->in, &p->pool);
+}
+
+/* One write of what H's peer sent to H. */
+static void session_send(struct session *s, struct session_half *h)
+{
+	struct proxy *p = session_proxy(s);
+	struct ring *src = &h->peer->in;
+	struct iovec iov[2];
+	size_t n;
+
+	if (h->fd < 0 || h->shut || ring_empty(src))
+		return;
+	switch (net_writev(h->fd, iov, ring_data(src, &p->pool, iov), &n)) {
+	case IO_OK:
+		ring_consume(src, &p->pool, n);
+		h->sent += n;
+		s->last_active_ms = reactor_now(p->reactor);
+		return;
+	case IO_AGAIN:
+	case IO_EOF:
+		return;
+	case IO_ERR:
+		session_fail(s, h, errno);
+		return;
+	}
+}
+
+/* SRC finished and everything it sent is delivered: pass its FIN on. */
+static void session_forward_fin(struct session *s, struct session_half *src)
+{
+	struct session_half *dst = src->peer;
+
+	if (!src->eof || !ring_empty(&src->in) || dst->shut)
+		return;
+	dst->shut = true;
+	/* ENOTCONN: the peer is gone already; its own error comes next. */
+	if (shutdown(dst->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+		log_debug("session %" PRIu64 ": shutdown %s: %s", s->id, session_side(s, dst),
+			  strerror(errno));
+}
+
+static void session_set_interest(struct session *s, struct session_half *h)
+{
+	unsigned mask = 0;
+
+	if (h->fd < 0)
+		return;
+	if (!h->eof && !h->peer->shut && !ring_full(&h->in, &session_proxy(s)->pool))
+		mask |= REACTOR_READ;
+	if (!h->shut && !ring_empty(&h->peer->in))
+		mask |= REACTOR_WRITE;
+	reactor_set(session_reactor(s), h->fd, mask);
+}
+
+/* After any progress: pass FINs on, end the session when both directions
+ * are shut, and ask for exactly the readiness that can move bytes. */
+static void session_update(struct session *s)
+{
+	switch (s->state) {
+	case SESSION_CONNECTING:
+		/* The server fd waits for writability (connect done) only;
+		 * the client may fill its ring, nothing more. */
+		reactor_set(session_reactor(s), s->client.fd,
+			    s->client.eof || ring_full(&s->client.in, &session_proxy(s)->pool)
+				    ? 0 : REACTOR_READ);
+		return;
+	case SESSION_RELAYING:
+	case SESSION_FLUSHING:
+		break;
+	case SESSION_CLOSED:
+		return;
+	}
+	session_forward_fin(s, &s->client);
+	session_forward_fin(s, &s->server);
+	if (s->client.shut && s->server.shut) {
+		session_close(s, s->end);
+		return;
+	}
+	session_set_interest(s, &s->client);
+	session_set_interest(s, &s->server);
+}
+
+static void session_connected(struct session *s)
+{
+	uint64_t now = reactor_now(session_reactor(s));
+
+	reactor_timer_cancel(session_reactor(s), &s->timer);
+	s->connected = true;
+	s->connect_ms = now - s->start_ms;
+	s->last_active_ms = now;
+	log_debug("session %" PRIu64 ": connected to %s", s->id, s->target->name);
+	session_set_state(s, SESSION_RELAYING);
+	if (session_arm(s, s->listener->idle_timeout_ms) < 0)
+		return;
+	/* Bytes the client sent early go now, exactly once. */
+	session_send(s, &s->server);
+	session_update(s);
+}
+
+static void session_connect_failed(struct session *s, int err)
+{
+	struct reactor *r = session_reactor(s);
+	bool retry = s->retries < s->backend->retries;
+
+	s->target->connect_failures++;
+	log_warnx("session %" PRIu64 ": connect to %s: %s%s", s->id, s->target->name,
+		  strerror(err), retry ? "; trying the next server" : "");
+	reactor_timer_cancel(r, &s->timer);
+	if (s->server.fd >= 0)
+		reactor_close(r, s->server.fd);
+	s->server.fd = -1;
+	if (retry) {
+		s->retries++;
+		session_connect(s);
+		return;
+	}
+	if (err == ECONNREFUSED)
+		session_close(s, SESSION_END_CONNECT_REFUSED);
+	else if (err == ETIMEDOUT)
+		session_close(s, SESSION_END_CONNECT_TIMEOUT);
+	else
+		session_close(s, SESSION_END_ERROR);
+}
+
+static void session_connect(struct session *s)
+{
+	struct reactor *r = session_reactor(s);
+	int fd, rc;
+
+	s->target = backend_next_server(s->backend);
+	rc = net_connect(&s->target->addr, &fd);
+	if (rc < 0) {
+		session_connect_failed(s, errno);
+		return;
+	}
+	s->server.fd = fd;
+	if (reactor_add(r, fd, REACTOR_WRITE, session_on_io, &s->server) < 0) {
+		session_connect_failed(s, ENOMEM);
+		return;
+	}
+	if (rc == 0) {
+		session_connected(s);
+		return;
+	}
+	if (session_arm(s, s->backend->connect_timeout_ms) < 0)
+		return;
+	session_update(s);
+}
+
+/* The connect in flight has an answer: writable means done or failed. */
+static void session_connect_check(struct session *s)
+{
+	int err = net_connect_error(s->server.fd);
+
+	if (err != 0)
+		session_connect_failed(s, err);
+	else
+		session_connected(s);
+}
+
+static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
+{
+	struct session_half *h = arg;
+	struct session *s = h->session;
+
+	(void)r;
+	(void)fd;
+	switch (s->state) {
+	case SESSION_CONNECTING:
+		if (h == &s->server)
+			session_connect_check(s);
+		else
+			session_recv(s, h);
+		break;
+	case SESSION_RELAYING:
+	case SESSION_FLUSHING:
+		if (events & REACTOR_WRITE)
+			session_send(s, h);
+		if ((events & REACTOR_READ) && s->state != SESSION_CLOSED) {
+			session_recv(s, h);
+			/* Pass it on at once: usually the peer can take it and
+			 * the buffer goes straight back to the pool. */
+			if (s->state != SESSION_CLOSED)
+				session_send(s, h->peer);
+		}
+		break;
+	case SESSION_CLOSED:
+		return;
+	}
+	session_update(s);
+}
+
+/* One timer per session. Activity does not touch it: it only moves
+ * last_active_ms, and an expiring idle timer re-arms for the remainder.
+ * So an idle period costs one heap operation, not one per byte. */
+static void session_on_timer(void *arg)
+{
+	struct session *s = arg;
+	uint64_t quiet, idle = s->listener->idle_timeout_ms;
+
+	switch (s->state) {
+	case SESSION_CONNECTING:
+		session_connect_failed(s, ETIMEDOUT);
+		return;
+	case SESSION_RELAYING:
+	case SESSION_FLUSHING:
+		quiet = reactor_now(session_reactor(s)) - s->last_active_ms;
+		if (quiet >= idle)
+			session_close(s, SESSION_END_IDLE_TIMEOUT);
+		else
+			session_arm(s, idle - quiet);
+		return;
+	case SESSION_CLOSED:
+		return;
+	}
+}
+
+void session_start(struct listener *l, int fd, const struct addr *client)
+{
+	struct proxy *p = l->proxy;
+	struct session *s = session_alloc();
+
+	if (s == NULL) {
+		log_warnx("listener %s: no memory for a session; connection dropped", l->name);
+		close(fd);
+		return;
+	}
+	memset(s, 0, sizeof(*s));
+	s->id = ++p->next_session_id;
+	s->state = SESSION_CONNECTING;
+	s->end = SESSION_END_NONE;
+	s->listener = l;
+	s->backend = l->backend;
+	s->client_addr = *client;
+	s->start_ms = s->last_active_ms = reactor_now(p->reactor);
+	session_half_init(s, &s->client, &s->server, fd);
+	session_half_init(s, &s->server, &s->client, -1);
+	timer_init(&s->timer, session_on_timer, s);
+	reactor_task_init(&s->release, session_release, s);
+	proxy_session_opened(p, s);
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char buf[ADDR_STRLEN];
+		log_debug("session %" PRIu64 ": accepted %s on %s", s->id,
+			  addr_format(client, buf, sizeof(buf)), l->name);
+	}
+	if (reactor_add(p->reactor, fd, REACTOR_READ, session_on_io, &s->client) < 0) {
+		log_warnx("session %" PRIu64 ": cannot watch the client: out of memory", s->id);
+		session_close(s, SESSION_END_ERROR);
+		return;
+	}
+	session_connect(s);
+}

@@ -1,0 +1,82 @@
+/* session.h — one proxied connection: a client half, a server half, and
+ * the state machine that relays bytes between them. */
+#ifndef NETPOLLD_SESSION_H
+#define NETPOLLD_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "buffer.h"
+#include "reactor.h"
+#include "timer.h"
+
+struct listener;
+struct backend;
+struct server;
+
+enum session_state {
+	SESSION_CONNECTING,     /* server connect in flight; client bytes wait */
+	SESSION_RELAYING,       /* both sides open (each may be half-closed) */
+	SESSION_FLUSHING,       /* one side is gone; the other gets what is left */
+	SESSION_CLOSED,         /* torn down; memory released after this turn */
+};
+
+/* Why a session ended: the log line's end= field. */
+enum session_end {
+	SESSION_END_NONE,
+	SESSION_END_CLIENT_CLOSE,
+	SESSION_END_SERVER_CLOSE,
+	SESSION_END_CLIENT_RESET,
+	SESSION_END_SERVER_RESET,
+	SESSION_END_IDLE_TIMEOUT,
+	SESSION_END_CONNECT_REFUSED,
+	SESSION_END_CONNECT_TIMEOUT,
+	SESSION_END_NO_SERVER,
+	SESSION_END_DENIED,
+	SESSION_END_LIMIT,
+	SESSION_END_PROXY_HEADER_ERROR,
+	SESSION_END_SHUTDOWN,
+	SESSION_END_ERROR,
+};
+
+struct session_half {
+	int fd;                         /* -1 when not connected or gone */
+	struct session_half *peer;      /* the other side */
+	struct session *session;        /* owner */
+	struct ring in;                 /* read from this side, owed to the peer */
+	uint64_t sent;                  /* bytes written to this side */
+	bool eof;                       /* this side will send no more (FIN, or gone) */
+	bool shut;                      /* we will write no more to it (FIN sent, or gone) */
+};
+
+struct session {
+	uint64_t id;                    /* conn= in the log */
+	enum session_state state;
+	enum session_end end;           /* provisional until the session closes */
+	struct session_half client;
+	struct session_half server;
+	struct listener *listener;      /* where it came in */
+	struct backend *backend;        /* where it goes */
+	struct server *target;          /* server being tried or connected */
+	bool connected;                 /* target accepted the connection */
+	int retries;                    /* connects tried after the first failed */
+	struct addr client_addr;        /* the client's address */
+	uint64_t start_ms;              /* accepted at */
+	uint64_t connect_ms;            /* accept until connected / given up */
+	uint64_t last_active_ms;        /* last byte moved either way */
+	struct timer timer;             /* connect deadline, then idle deadline */
+	struct reactor_task release;    /* frees the memory after the turn */
+	struct session *prev, *next;    /* proxy's list of open sessions */
+};
+
+/* Takes ownership of FD, a freshly accepted client of L. */
+void session_start(struct listener *l, int fd, const struct addr *client);
+/* Ends S at once (graceful stop ran out of time, ...). */
+void session_close(struct session *s, enum session_end why);
+const char *session_state_name(enum session_state st);
+const char *session_end_name(enum session_end end);
+/* Frees the spare sessions kept for reuse (at exit). */
+void session_pool_drain(void);
+
+#endif
