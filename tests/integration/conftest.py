@@ -1,0 +1,308 @@
+"""Shared fixtures for the integration tests: the real netpolld binary,
+small real servers on loopback, and bounded waits.
+
+Every wait here has a deadline; nothing sleeps for a fixed time hoping that
+something happened meanwhile.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+ROOT = os.environ.get("NETPOLLD_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BINARY = os.environ.get("NETPOLLD", os.path.join(ROOT, "build", "netpolld"))
+# Generous: the suite also runs under ASan on a loaded 2-core machine.
+TIMEOUT = float(os.environ.get("NETPOLLD_TEST_TIMEOUT", "20"))
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def wait_until(predicate, timeout=TIMEOUT, interval=0.01, what="condition"):
+    """Polls PREDICATE until it returns a true value; fails after TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def connect(port, host="127.0.0.1", timeout=TIMEOUT):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((host, port))
+    return s
+
+
+def recv_all(sock, timeout=TIMEOUT):
+    """Reads until EOF; returns the bytes. Raises on reset or timeout."""
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        b = sock.recv(1 << 16)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def recv_exactly(sock, n, timeout=TIMEOUT):
+    sock.settimeout(timeout)
+    buf = bytearray()
+    while len(buf) < n:
+        b = sock.recv(n - len(buf))
+        if not b:
+            raise AssertionError(f"EOF after {len(buf)} of {n} bytes")
+        buf += b
+    return bytes(buf)
+
+
+def reset(sock):
+    """Closes SOCK with an RST instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
+class Server:
+    """A TCP server on loopback running HANDLER(conn) in a thread per
+    connection. Connections and threads are cleaned up by close()."""
+
+    def __init__(self, handler, host="127.0.0.1", port=0, backlog=128):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(backlog)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.conns = []
+        self.errors = []
+        self.accepted = 0
+        self.lock = threading.Lock()
+        self.closing = False
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self):
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def _accept_loop(self):
+        while not self.closing:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(TIMEOUT)
+            with self.lock:
+                self.accepted += 1
+                self.conns.append(conn)
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn):
+        try:
+            self.handler(conn)
+        except Exception as e:  # reported by the test that cares
+            if not self.closing:
+                self.errors.append(e)
+
+    def close(self):
+        self.closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+
+def echo_handler(conn):
+    """Echoes until EOF, then closes."""
+    while True:
+        b = conn.recv(1 << 16)
+        if not b:
+            break
+        conn.sendall(b)
+    conn.close()
+
+
+def conf_text(listen, servers, *, global_=None, defaults=None, listener=None, backend=None):
+    """A libconfig file with one listener "front" and one backend "pool".
+    LISTEN and SERVERS are address strings (or lists of them); the keyword
+    dicts add raw `key = value;` settings (values are written as given)."""
+    def settings(d):
+        return "".join(f"    {k} = {v};\n" for k, v in (d or {}).items())
+
+    if isinstance(listen, str):
+        listen = [listen]
+    if isinstance(servers, str):
+        servers = [servers]
+    listen_s = ", ".join(f'"{a}"' for a in listen)
+    servers_s = ",\n".join(f'      {{ address = "{a}"; }}' for a in servers)
+    g = {"log_level": '"info"'}
+    g.update(global_ or {})
+    return (
+        f"global = {{\n{settings(g)}}};\n"
+        + (f"defaults = {{\n{settings(defaults)}}};\n" if defaults else "")
+        + "listeners = (\n  {\n    name = \"front\";\n"
+        + f"    listen = [ {listen_s} ];\n    backend = \"pool\";\n{settings(listener)}  }}\n);\n"
+        + "backends = (\n  {\n    name = \"pool\";\n"
+        + f"{settings(backend)}    servers = (\n{servers_s}\n    );\n  }}\n);\n"
+    )
+
+
+def parse_logfmt(line):
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+class Netpolld:
+    """One running daemon. stderr goes to a file the test can read."""
+
+    def __init__(self, tmp_path, config_text, name="netpolld.conf", args=(), env=None,
+                 wait_ready=True, preexec_fn=None):
+        self.tmp_path = tmp_path
+        self.config_path = os.path.join(tmp_path, name)
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+        self.log_path = os.path.join(tmp_path, f"netpolld-{id(self)}.log")
+        self.log_file = open(self.log_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([BINARY, "-c", self.config_path, *args],
+                                     stdout=self.log_file, stderr=self.log_file,
+                                     env=full_env, preexec_fn=preexec_fn)
+        self.pid = self.proc.pid
+        if wait_ready:
+            self.wait_log(r"ready \(", what="the ready line")
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, timeout=TIMEOUT, what=None, count=1):
+        """Waits until PATTERN matches COUNT lines; returns the matches."""
+        rx = re.compile(pattern)
+
+        def found():
+            if self.proc.poll() is not None and len(rx.findall(self.log())) < count:
+                raise AssertionError(f"netpolld exited ({self.proc.returncode}) while waiting "
+                                     f"for {what or pattern}:\n{self.log()}")
+            m = [ln for ln in self.log().splitlines() if rx.search(ln)]
+            return m if len(m) >= count else None
+        return wait_until(found, timeout, what=what or pattern)
+
+    def conn_lines(self):
+        return [parse_logfmt(ln) for ln in self.log().splitlines() if " conn=" in ln or ln.startswith("conn=")]
+
+    def wait_conns(self, count, timeout=TIMEOUT):
+        """Waits for COUNT connection log lines; returns them parsed."""
+        self.wait_log(r"\bconn=\d+ ", timeout=timeout, count=count,
+                      what=f"{count} connection log lines")
+        return self.conn_lines()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=TIMEOUT):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"netpolld did not exit within {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout=TIMEOUT):
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        return self.proc.returncode
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_kib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def socket_states(self):
+        """TCP states (hex codes of /proc/net/tcp*) of sockets it holds."""
+        inodes = set()
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+            except OSError:
+                continue
+            m = re.match(r"socket:\[(\d+)\]", target)
+            if m:
+                inodes.add(m.group(1))
+        states = []
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[9] in inodes:
+                        states.append(fields[3])
+        return states
+
+    def sanitizer_reports(self):
+        text = self.log()
+        return [m for m in SANITIZER_MARKS if m in text]
+
+
+@pytest.fixture
+def servers():
+    """Factory for loopback servers; all are closed after the test."""
+    made = []
+
+    def make(handler=echo_handler, **kw):
+        s = Server(handler, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture
+def netpolld(tmp_path):
+    """Factory for daemons; each is stopped after the test, and the test
+    fails if a sanitizer reported anything."""
+    made = []
+
+    def start(config_text, **kw):
+        d = Netpolld(str(tmp_path), config_text, **kw)
+        made.append(d)
+        return d
+    yield start
+    reports = []
+    for d in made:
+        d.stop()
+        reports += [(d.log_path, r) for r in d.sanitizer_reports()]
+    assert not reports, "sanitizer reports: " + "; ".join(
+        f"{p}: {r}" for p, r in reports) + "\n" + "\n".join(d.log() for d in made)
