@@ -32,6 +32,11 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
+# make V=1 shows the full compiler command lines.
+V          ?= 0
+Q          = $(if $(filter 1,$(V)),,@)
+say        = $(if $(filter 1,$(V)),,@printf '  %-7s %s\n' $(1) $(2);)
+
 POLLER     ?= $(if $(filter Linux,$(shell uname -s)),epoll,kqueue)
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
@@ -53,13 +58,13 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/netpolld
 
 $(BUILD)/netpolld: $(BUILD)/main.o $(CORE_OBJ)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+	$(call say,LD,$@) $(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(call say,CC,$<) $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) | $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) -Isrc $(CHECK_CFLAGS) -o $@ $< $(CORE_OBJ) $(LDFLAGS) \
+	$(call say,CCLD,$@) $(CC) $(ALL_CFLAGS) -Isrc $(CHECK_CFLAGS) -o $@ $< $(CORE_OBJ) $(LDFLAGS) \
 		$(PKG_LIBS) $(CHECK_LIBS)
 
 $(BUILD) $(BUILD)/tests:

@@ -13,23 +13,28 @@
 #include "reactor.h"
 #include "session.h"
 
-/* How long listeners rest after accept() ran out of descriptors. Short
- * enough to pick up freed fds quickly, long enough not to spin. */
-#define PROXY_ACCEPT_PAUSE_MS 100
+/* Listeners rest after running out of descriptors until a connection
+ * closes (freeing two), or at most this long: descriptors may also come
+ * back from elsewhere (ENFILE is system-wide). */
+#define PROXY_ACCEPT_PAUSE_MS 1000
 /* At most one "out of descriptors" warning per this many ms. */
 #define PROXY_ACCEPT_WARN_MS 10000
 /* Spare relay buffers kept after a burst. */
 #define PROXY_POOL_SPARES 256
 
-static void proxy_on_accept_timer(void *arg)
+static void proxy_resume_accept(struct proxy *p)
 {
-	struct proxy *p = arg;
-
+	reactor_timer_cancel(p->reactor, &p->accept_timer);
 	p->accept_paused = false;
 	if (p->stopping)
 		return;
 	for (size_t i = 0; i < p->nlisteners; i++)
 		listener_resume(&p->listeners[i]);
+}
+
+static void proxy_on_accept_timer(void *arg)
+{
+	proxy_resume_accept(arg);
 }
 
 static void proxy_close_all(struct proxy *p)
@@ -162,4 +167,6 @@ void proxy_session_closed(struct proxy *p, struct session *s)
 	p->nsessions--;
 	if (p->stopping && p->nsessions == 0)
 		reactor_stop(p->reactor);
+	else if (p->accept_paused)
+		proxy_resume_accept(p);     /* its descriptors are free again */
 }

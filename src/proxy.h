@@ -43,8 +43,9 @@ int proxy_start(struct proxy *p);
 /* Stop accepting; let sessions finish within shutdown_timeout, or close
  * them now if NOW. The reactor is stopped when the last one is gone. */
 void proxy_stop(struct proxy *p, bool now);
-/* accept() ran out of file descriptors: rest all listeners briefly
- * rather than spin on a backlog we cannot take from. */
+/* Out of file descriptors (accept, or a session's server socket): rest
+ * all listeners until a session closes rather than spin on a backlog we
+ * cannot take from; the connections wait in the kernel's backlog. */
 void proxy_pause_accept(struct proxy *p, int err);
 /* Bookkeeping for session.c. */
 void proxy_session_opened(struct proxy *p, struct session *s);

@@ -413,6 +413,15 @@ static void session_connect(struct session *s)
 
 	s->target = backend_next_server(s->backend);
 	rc = net_connect(&s->target->addr, &fd);
+	if (rc < 0 && (errno == EMFILE || errno == ENFILE)) {
+		/* No descriptor for the server side: another server cannot
+		 * help. Give up this one client and stop taking new ones
+		 * until descriptors come back, rather than fail them all. */
+		int err = errno;
+		session_close(s, SESSION_END_ERROR);
+		proxy_pause_accept(session_proxy(s), err);
+		return;
+	}
 	if (rc < 0) {
 		session_connect_failed(s, errno);
 		return;
