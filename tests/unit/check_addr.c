@@ -2,6 +2,8 @@
  * (config_parse_duration): what is accepted, what it means, and the exact
  * message for each way of getting it wrong. */
 #include <check.h>
+
+#include "check_run.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -435,11 +437,5 @@ static Suite *addr_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(addr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(addr_suite());
 }

@@ -1,5 +1,7 @@
 /* check_buffer.c — ring arithmetic and the buffer pool. */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,8 +208,6 @@ int main(void)
 {
 	Suite *s = suite_create("buffer");
 	TCase *tc = tcase_create("ring");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_empty_ring_holds_no_memory);
 	tcase_add_test(tc, test_consuming_everything_returns_the_buffer);
@@ -217,9 +217,5 @@ int main(void)
 	tcase_add_test(tc, test_random_traffic_matches_fifo);
 	tcase_add_test(tc, test_pool_keeps_at_most_max_free_spares);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

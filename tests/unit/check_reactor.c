@@ -1,6 +1,8 @@
 /* check_reactor.c — the loop's contract: readiness, interest changes,
  * invalidation of closed fds, timers, deferred tasks, signals. */
 #include <check.h>
+
+#include "check_run.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -214,8 +216,6 @@ int main(void)
 {
 	Suite *s = suite_create("reactor");
 	TCase *tc = tcase_create("loop");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_readable_fd_is_reported_until_interest_drops);
 	tcase_add_test(tc, test_hung_up_fd_without_interest_is_silent);
@@ -224,9 +224,5 @@ int main(void)
 	tcase_add_test(tc, test_deferred_task_runs_once_after_the_batch);
 	tcase_add_test(tc, test_signal_is_delivered_inside_the_loop);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

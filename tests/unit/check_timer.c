@@ -1,5 +1,7 @@
 /* check_timer.c — the deadline heap: order, cancel, re-arm, scale. */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 
 #include "timer.h"
@@ -135,8 +137,6 @@ int main(void)
 {
 	Suite *s = suite_create("timer");
 	TCase *tc = tcase_create("heap");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_earliest_deadline_comes_first);
 	tcase_add_test(tc, test_equal_deadlines_fire_in_arming_order);
@@ -145,9 +145,5 @@ int main(void)
 	tcase_add_test(tc, test_many_timers_random_operations);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
