@@ -2,13 +2,12 @@
  * (config_parse_duration): what is accepted, what it means, and the exact
  * message for each way of getting it wrong. */
 #include <check.h>
-
-#include "check_run.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "addr.h"
 #include "config.h"
 

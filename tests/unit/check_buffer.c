@@ -1,10 +1,9 @@
 /* check_buffer.c — ring arithmetic and the buffer pool. */
 #include <check.h>
-
-#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "buffer.h"
 
 /* Copies LEN bytes from SRC into the ring's free slices. */

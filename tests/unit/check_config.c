@@ -3,13 +3,12 @@
  * and as a YAML file laid out line for line alike, and must produce the
  * very same messages: one validator, two syntaxes. */
 #include <check.h>
-
-#include "check_run.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "config.h"
 
 /* Each test's own directory; set afresh so CK_FORK=no works too. */

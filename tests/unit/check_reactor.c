@@ -1,13 +1,12 @@
 /* check_reactor.c — the loop's contract: readiness, interest changes,
  * invalidation of closed fds, timers, deferred tasks, signals. */
 #include <check.h>
-
-#include "check_run.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "reactor.h"
 
 struct probe {

@@ -1,9 +1,8 @@
 /* check_timer.c — the deadline heap: order, cancel, re-arm, scale. */
 #include <check.h>
-
-#include "check_run.h"
 #include <stdlib.h>
 
+#include "check_run.h"
 #include "timer.h"
 
 static void noop(void *arg)
