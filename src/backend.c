@@ -37,3 +37,10 @@ struct server *backend_next_server(struct backend *b)
 	b->rr_next = (b->rr_next + 1) % b->nservers;
 	return s;
 }
+
+struct server *backend_server_after(struct backend *b, const struct server *failed)
+{
+	size_t i = (size_t)(failed - b->servers);
+
+	return &b->servers[(i + 1) % b->nservers];
+}

@@ -29,8 +29,10 @@ struct backend {
  * outlive B. -1 if memory ran out. */
 int backend_init(struct backend *b, const struct config_backend *cb);
 void backend_fini(struct backend *b);
-/* Round-robin: each call gives the next server, so a retry after a failed
- * connect lands on another server whenever there is one. */
+/* Round-robin: each new connection takes the next server in turn. */
 struct server *backend_next_server(struct backend *b);
+/* For a retry: the server after FAILED, without taking a turn from the
+ * round-robin, so a dead server does not come first for every client. */
+struct server *backend_server_after(struct backend *b, const struct server *failed);
 
 #endif

@@ -52,7 +52,7 @@ static void listener_on_accept(struct reactor *r, int fd, unsigned events, void 
 
 	(void)r;
 	(void)events;
-	for (int i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
+	for (int i = 0; i < LISTENER_ACCEPT_BATCH && proxy_can_accept(l->proxy); i++) {
 		struct addr peer;
 		int cfd = net_accept(fd, &peer);
 

@@ -3,8 +3,10 @@
  * and the graceful stop. */
 #include "proxy.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "backend.h"
 #include "config.h"
@@ -21,6 +23,10 @@
 #define PROXY_ACCEPT_WARN_MS 10000
 /* Spare relay buffers kept after a burst. */
 #define PROXY_POOL_SPARES 256
+/* Descriptors kept out of the connection budget besides listening
+ * sockets: stdio, the reactor's own, and slack for what comes and goes
+ * (the notify socket, a file being read). */
+#define PROXY_FD_RESERVE 24
 
 static void proxy_resume_accept(struct proxy *p)
 {
@@ -100,12 +106,44 @@ void proxy_destroy(struct proxy *p)
 	free(p);
 }
 
+/* Every session costs two descriptors (client and server). Accepting
+ * beyond what the open-file limit can carry would only mean accepting a
+ * client and then dropping it for want of a server socket. */
+static size_t proxy_fd_budget(const struct proxy *p, rlim_t *nofile)
+{
+	size_t reserve = PROXY_FD_RESERVE;
+	struct rlimit rl;
+
+	for (size_t i = 0; i < p->nlisteners; i++)
+		reserve += p->listeners[i].nsocks;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) {
+		*nofile = RLIM_INFINITY;
+		return SIZE_MAX;
+	}
+	*nofile = rl.rlim_cur;
+	return rl.rlim_cur > reserve + 2 ? (size_t)(rl.rlim_cur - reserve) / 2 : 1;
+}
+
 int proxy_start(struct proxy *p)
 {
+	rlim_t nofile;
+
 	for (size_t i = 0; i < p->nlisteners; i++)
 		if (listener_start(&p->listeners[i]) < 0)
 			return -1;
+	p->max_sessions = proxy_fd_budget(p, &nofile);
+	if (nofile != RLIM_INFINITY)
+		log_info("connection limit %zu (open-file limit %llu)", p->max_sessions,
+			 (unsigned long long)nofile);
 	return 0;
+}
+
+bool proxy_can_accept(struct proxy *p)
+{
+	if (p->nsessions < p->max_sessions)
+		return true;
+	proxy_pause_accept(p, 0);
+	return false;
 }
 
 void proxy_stop(struct proxy *p, bool now)
@@ -133,16 +171,22 @@ void proxy_pause_accept(struct proxy *p, int err)
 
 	if (p->accept_paused)
 		return;
-	if (reactor_timer_arm(p->reactor, &p->accept_timer, PROXY_ACCEPT_PAUSE_MS) < 0)
+	/* At the limit a session's close is sure to come (or the idle
+	 * timeout's); out of descriptors, they may come back from elsewhere. */
+	if (err != 0 &&
+	    reactor_timer_arm(p->reactor, &p->accept_timer, PROXY_ACCEPT_PAUSE_MS) < 0)
 		return;     /* cannot promise a resume: keep accepting instead */
 	p->accept_paused = true;
 	for (size_t i = 0; i < p->nlisteners; i++)
 		listener_pause(&p->listeners[i]);
-	if (p->accept_warned_ms == 0 || now - p->accept_warned_ms >= PROXY_ACCEPT_WARN_MS) {
-		p->accept_warned_ms = now;
-		log_warnx("accept: %s with %zu connections open; pausing accepts for %d ms",
-			  strerror(err), p->nsessions, PROXY_ACCEPT_PAUSE_MS);
-	}
+	if (p->accept_warned_ms != 0 && now - p->accept_warned_ms < PROXY_ACCEPT_WARN_MS)
+		return;
+	p->accept_warned_ms = now;
+	if (err == 0)
+		log_warnx("accept: connection limit %zu reached; pausing accepts", p->max_sessions);
+	else
+		log_warnx("accept: %s with %zu connections open; pausing accepts",
+			  strerror(err), p->nsessions);
 }
 
 void proxy_session_opened(struct proxy *p, struct session *s)

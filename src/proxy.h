@@ -28,6 +28,7 @@ struct proxy {
 	struct session *sessions;       /* every open session */
 	size_t nsessions;
 	uint64_t next_session_id;       /* conn= of the next session */
+	size_t max_sessions;            /* what the open-file limit can carry */
 	bool accept_paused;             /* out of fds: listeners rest a while */
 	struct timer accept_timer;      /* ends the pause */
 	uint64_t accept_warned_ms;      /* last "out of fds" warning */
@@ -43,10 +44,13 @@ int proxy_start(struct proxy *p);
 /* Stop accepting; let sessions finish within shutdown_timeout, or close
  * them now if NOW. The reactor is stopped when the last one is gone. */
 void proxy_stop(struct proxy *p, bool now);
-/* Out of file descriptors (accept, or a session's server socket): rest
- * all listeners until a session closes rather than spin on a backlog we
- * cannot take from; the connections wait in the kernel's backlog. */
+/* No room for another session: at max_sessions (ERR 0), or out of file
+ * descriptors all the same (ERR is EMFILE, ENFILE...). Rest all listeners
+ * until a session closes, rather than spin on a backlog we cannot take
+ * from; new clients wait in the kernel's backlog meanwhile. */
 void proxy_pause_accept(struct proxy *p, int err);
+/* Whether a listener may accept one more client now. */
+bool proxy_can_accept(struct proxy *p);
 /* Bookkeeping for session.c. */
 void proxy_session_opened(struct proxy *p, struct session *s);
 void proxy_session_closed(struct proxy *p, struct session *s);

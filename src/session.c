@@ -411,7 +411,8 @@ static void session_connect(struct session *s)
 	struct reactor *r = session_reactor(s);
 	int fd, rc;
 
-	s->target = backend_next_server(s->backend);
+	s->target = s->target == NULL ? backend_next_server(s->backend)
+				      : backend_server_after(s->backend, s->target);
 	rc = net_connect(&s->target->addr, &fd);
 	if (rc < 0 && (errno == EMFILE || errno == ENFILE)) {
 		/* No descriptor for the server side: another server cannot
