@@ -306,3 +306,56 @@ def netpolld(tmp_path):
         reports += [(d.log_path, r) for r in d.sanitizer_reports()]
     assert not reports, "sanitizer reports: " + "; ".join(
         f"{p}: {r}" for p, r in reports) + "\n" + "\n".join(d.log() for d in made)
+
+
+class Blackhole:
+    """A loopback address that never answers a connect: a listening socket
+    with backlog 0 that never accepts, its accept queue filled. Linux drops
+    the SYNs of further connects while the queue is full, so they hang in
+    SYN_SENT as they would towards a dead host."""
+
+    def __init__(self, host="127.0.0.1", probe_s=0.3, max_fill=64):
+        import select
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.family = family
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(0)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.fill = []
+        for _ in range(max_fill):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((host, self.port))
+            self.fill.append(s)
+            _, writable, _ = select.select([], [s], [], probe_s)
+            if not writable:
+                return      # this connect hangs: the queue is full
+        self.close()
+        raise AssertionError(f"connects to a full backlog-0 listener never hung "
+                             f"after {max_fill} tries")
+
+    @property
+    def address(self):
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def close(self):
+        for s in self.fill:
+            s.close()
+        self.fill = []
+        self.sock.close()
+
+
+@pytest.fixture
+def blackhole():
+    """Factory for Blackhole addresses; all are closed after the test."""
+    made = []
+
+    def make(**kw):
+        b = Blackhole(**kw)
+        made.append(b)
+        return b
+    yield make
+    for b in made:
+        b.close()

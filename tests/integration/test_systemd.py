@@ -1,0 +1,196 @@
+"""systemd integration: sd_notify messages at the right moments, journal
+priority prefixes only when stderr really is the journal stream, and the
+unit file `make install` produces."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from conftest import (BINARY, ROOT, SANITIZER_MARKS, TIMEOUT, conf_text, connect, free_port, recv_all,
+                      wait_until)
+
+
+def notify_socket(tmp_path):
+    """A Unix datagram socket playing systemd's notify socket."""
+    path = os.path.join(str(tmp_path), "notify.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    return s, path
+
+
+def next_notification(sock, want, timeout=TIMEOUT):
+    """Reads notifications until one has the assignment WANT (e.g.
+    "READY=1"); returns that message as a dict and all read before it."""
+    sock.settimeout(timeout)
+    seen = []
+    while True:
+        msg = sock.recv(4096).decode()
+        fields = dict(line.split("=", 1) for line in msg.split("\n") if "=" in line)
+        seen.append(fields)
+        key, value = want.split("=", 1)
+        if fields.get(key) == value:
+            return fields, seen
+
+
+def test_sd_notify_ready_after_listeners_accept_status_and_stopping(
+        tmp_path, netpolld, servers):
+    echo = servers()
+    sock, path = notify_socket(tmp_path)
+    port = free_port()
+    try:
+        d = netpolld(conf_text(f"127.0.0.1:{port}", echo.address),
+                     env={"NOTIFY_SOCKET": path}, wait_ready=False)
+        ready, before = next_notification(sock, "READY=1")
+        # No retry: READY=1 promises that the listener accepts now.
+        s = connect(port)
+        s.sendall(b"ready means ready")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == b"ready means ready"
+        s.close()
+        assert "STATUS" in ready and ready["STATUS"].strip() != "", ready
+        assert all("STOPPING" not in m for m in before)
+        d.wait_conns(1)
+
+        d.signal(signal.SIGTERM)
+        stopping, _ = next_notification(sock, "STOPPING=1")
+        assert d.wait_exit() == 0
+    finally:
+        sock.close()
+
+
+def spawn(tmp_path, text, stderr, env, args=()):
+    conf = os.path.join(str(tmp_path), "netpolld.conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    full_env = dict(os.environ)
+    full_env.pop("JOURNAL_STREAM", None)
+    full_env.update(env)
+    return subprocess.Popen([BINARY, "-c", conf, *args], stdout=subprocess.DEVNULL,
+                            stderr=stderr, env=full_env)
+
+
+def exercise(tmp_path, servers, env_for):
+    """Runs a daemon whose stderr is a file; ENV_FOR(stat of that file)
+    gives its environment. One connection, a SIGHUP (a warning), a stop.
+    Returns the log lines."""
+    echo = servers()
+    port = free_port()
+    log_path = os.path.join(str(tmp_path), "stderr.log")
+    with open(log_path, "wb") as log:
+        st = os.fstat(log.fileno())
+        proc = spawn(tmp_path, conf_text(f"127.0.0.1:{port}", echo.address), log,
+                     env_for(st), args=["-l", "debug"])
+    read = lambda: open(log_path, "rb").read().decode(errors="replace")  # noqa: E731
+    try:
+        wait_until(lambda: "ready (" in read() or proc.poll() is not None, what="ready")
+        assert proc.poll() is None, read()
+        s = connect(port)
+        s.sendall(b"x")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == b"x"
+        s.close()
+        wait_until(lambda: "conn=1 " in read(), what="the connection line")
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "HUP ignored" in read(), what="the HUP warning")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0, read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = read()
+    assert not [m for m in SANITIZER_MARKS if m in text], text
+    return text.splitlines()
+
+
+def test_journal_stream_matching_stderr_gives_priority_prefixes_and_no_timestamp(
+        tmp_path, servers):
+    lines = exercise(tmp_path, servers,
+                     lambda st: {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+    assert lines
+    for line in lines:
+        assert re.match(r"<[3-7]>\S", line), line
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", line), line
+        assert not re.match(r"<\d>(error|warn|info|debug) ", line), line
+    assert any(re.fullmatch(r"<6>netpolld \S+ ready \(.*\)", ln) for ln in lines), lines
+    assert any(re.fullmatch(r"<6>conn=1 client=127\.0\.0\.1:\d+ .* end=client_close", ln)
+               for ln in lines), lines
+    assert any(re.fullmatch(r"<4>HUP ignored.*", ln) for ln in lines), lines
+    assert any(re.fullmatch(r"<7>session 1: CONNECTING -> RELAYING", ln) for ln in lines), lines
+    assert lines[-1] == "<6>stopped"
+
+
+@pytest.mark.parametrize("other", ["another file", "garbage"])
+def test_journal_stream_naming_something_else_gives_plain_lines(tmp_path, servers, other):
+    def env_for(st):
+        if other == "garbage":
+            return {"JOURNAL_STREAM": "not-a-device:inode"}
+        other_st = os.stat(ROOT)
+        assert (other_st.st_dev, other_st.st_ino) != (st.st_dev, st.st_ino)
+        return {"JOURNAL_STREAM": f"{other_st.st_dev}:{other_st.st_ino}"}
+    lines = exercise(tmp_path, servers, env_for)
+    ts = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+    for line in lines:
+        assert re.match(ts + r"(error|warn|info|debug) \S", line), line
+        assert not line.startswith("<"), line
+    assert any(re.fullmatch(ts + r"warn HUP ignored.*", ln) for ln in lines), lines
+    assert any(re.fullmatch(ts + r"info conn=1 .* end=client_close", ln) for ln in lines)
+
+
+def build_dir():
+    """The build folder of the binary under test, for `make install`."""
+    rel = os.path.relpath(os.path.dirname(os.path.abspath(BINARY)), ROOT)
+    return None if rel.startswith("..") or os.sep in rel else rel
+
+
+def test_make_install_produces_a_working_hardened_unit(tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    build = build_dir()
+    if build is None:
+        pytest.skip(f"{BINARY} is not a build folder of {ROOT}")
+    dest = os.path.join(str(tmp_path), "root")
+    # -o: install the binary under test as it is; never rebuild it here
+    # (the sanitizer run would otherwise get a differently built one).
+    r = subprocess.run(["make", "-C", ROOT, f"BUILD={build}", "-o", f"{build}/netpolld",
+                        "install", f"DESTDIR={dest}", "PREFIX=/usr"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for rel in ("usr/sbin/netpolld", "usr/share/man/man8/netpolld.8",
+                "usr/share/man/man5/netpolld.conf.5",
+                "usr/lib/systemd/system/netpolld.service", "etc/netpolld/netpolld.conf"):
+        assert os.path.isfile(os.path.join(dest, rel)), rel
+    assert os.access(os.path.join(dest, "usr/sbin/netpolld"), os.X_OK)
+    with open(os.path.join(dest, "usr/share/man/man8/netpolld.8")) as f:
+        assert re.search(r"^\.TH NETPOLLD 8\b", f.read(), re.M)
+    with open(os.path.join(dest, "usr/share/man/man5/netpolld.conf.5")) as f:
+        assert re.search(r"^\.TH NETPOLLD\.CONF 5\b", f.read(), re.M)
+
+    unit = os.path.join(dest, "usr/lib/systemd/system/netpolld.service")
+    with open(unit) as f:
+        text = f.read()
+    assert not re.search(r"@[A-Z_]+@", text), "unsubstituted @VARIABLES@ left in the unit"
+    (exec_start,) = re.findall(r"(?m)^ExecStart=(.*)$", text)
+    assert exec_start.split()[0] == "/usr/sbin/netpolld", exec_start
+    assert "/etc/netpolld/netpolld.conf" in exec_start
+    assert re.search(r"(?m)^Type=notify$", text)
+    assert re.search(r"(?m)^Restart=on-failure$", text)
+
+    # The installed program accepts the installed configuration.
+    r = subprocess.run([os.path.join(dest, "usr/sbin/netpolld"), "-t", "-c",
+                        os.path.join(dest, "etc/netpolld/netpolld.conf")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert (r.returncode, r.stdout) == (0, "configuration OK\n"), r.stderr
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed: exposure not rated")
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true", unit],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r"Overall exposure level for netpolld\.service: (\d+\.\d+)",
+                  r.stdout + r.stderr)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= 2.0, r.stdout
