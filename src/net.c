@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,6 +116,20 @@ void net_nodelay(int fd, const struct addr *a)
 
 	if (a->u.sa.sa_family == AF_INET || a->u.sa.sa_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+size_t net_unsent(int fd)
+{
+#ifdef TIOCOUTQ
+	int n = 0;
+
+	/* TIOCOUTQ is SIOCOUTQ: unsent plus unacknowledged bytes. */
+	if (ioctl(fd, TIOCOUTQ, &n) == 0 && n > 0)
+		return (size_t)n;
+#else
+	(void)fd;
+#endif
+	return 0;
 }
 
 enum io_result net_readv(int fd, struct iovec *iov, int n, size_t *moved)

@@ -30,6 +30,9 @@ int net_connect(const struct addr *a, int *fd);
 /* After a connect in progress signals writability: 0 or the error. */
 int net_connect_error(int fd);
 void net_nodelay(int fd, const struct addr *a);
+/* Bytes written to FD that the peer has not acknowledged yet (0 where the
+ * system cannot tell). */
+size_t net_unsent(int fd);
 
 enum io_result net_readv(int fd, struct iovec *iov, int n, size_t *moved);
 enum io_result net_writev(int fd, const struct iovec *iov, int n, size_t *moved);

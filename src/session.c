@@ -1,11 +1,20 @@
 /* session.c — the per-connection state machine.
  *
- *   accept ──► CONNECTING ──connected──► RELAYING ──both directions shut──► CLOSED
- *               │   ▲                      │
- *               │   └ refused / timed out, │ one side reset or failed
- *               │     retries left         ▼
- *               │                       FLUSHING ──its last bytes delivered──► CLOSED
- *               └ retries used up, client gone, timeout ───────────────────► CLOSED
+ *   accept
+ *     │        refused or timed out, retries left: the next server
+ *     ▼      ┌──────┐
+ *   CONNECTING ◄────┘
+ *     │  └── retries used up, or the client gone ─────────────► CLOSED
+ *     │ connected
+ *     ▼
+ *   RELAYING ── a side lost (read error) ──► FLUSHING
+ *     │                                         │ its last bytes delivered
+ *     │ both directions shut                    │ to the other, then a FIN
+ *     ▼                                         ▼
+ *   LINGERING ◄─────────────────────────────────┘
+ *     │ peers sent FIN, or acknowledged all we sent, or stopped moving
+ *     ▼             (skipped when nothing is pending: the common case)
+ *   CLOSED
  *
  * A session is two symmetric halves. Each half reads into its own ring
  * (bytes owed to its peer) and writes its peer's ring. Reading a half
@@ -14,7 +23,13 @@
  * half becomes shutdown(peer, SHUT_WR) once its ring is empty, while the
  * other direction keeps flowing. Client bytes read while connecting stay
  * in the ring until a server accepts, so a retry never duplicates them.
- * Everything ends in session_close(), the only teardown.
+ *
+ * Nothing the kernel has acknowledged is given up: a side whose writes
+ * fail may still hold readable bytes (Linux returns them before the
+ * reset), so it is read to its end; and a socket is closed only once its
+ * peer has finished sending or has acknowledged everything, because
+ * closing with input pending answers with a reset that destroys what is
+ * still queued. Everything ends in session_close(), the only teardown.
  */
 #include "session.h"
 
@@ -35,11 +50,14 @@
 
 /* Spare sessions kept for reuse; beyond this they go back to malloc. */
 #define SESSION_POOL_MAX 1024
+/* How often a lingering session looks whether its peers acknowledged. */
+#define SESSION_LINGER_POLL_MS 100
 
 static const char *const session_state_names[] = {
 	[SESSION_CONNECTING] = "CONNECTING",
 	[SESSION_RELAYING] = "RELAYING",
 	[SESSION_FLUSHING] = "FLUSHING",
+	[SESSION_LINGERING] = "LINGERING",
 	[SESSION_CLOSED] = "CLOSED",
 };
 
@@ -61,10 +79,12 @@ static const char *const session_end_names[] = {
 };
 
 /* legal[from][to]: the only transitions session_set_state() allows. */
-static const bool session_legal[][4] = {
+static const bool session_legal[][SESSION_CLOSED + 1] = {
 	[SESSION_CONNECTING] = { [SESSION_RELAYING] = true, [SESSION_CLOSED] = true },
-	[SESSION_RELAYING] = { [SESSION_FLUSHING] = true, [SESSION_CLOSED] = true },
-	[SESSION_FLUSHING] = { [SESSION_CLOSED] = true },
+	[SESSION_RELAYING] = { [SESSION_FLUSHING] = true, [SESSION_LINGERING] = true,
+			       [SESSION_CLOSED] = true },
+	[SESSION_FLUSHING] = { [SESSION_LINGERING] = true, [SESSION_CLOSED] = true },
+	[SESSION_LINGERING] = { [SESSION_CLOSED] = true },
 	[SESSION_CLOSED] = { false },
 };
 
@@ -207,44 +227,62 @@ static int session_arm(struct session *s, uint64_t delay_ms)
 	return -1;
 }
 
-/* A half failed (reset, broken pipe, ...). Bytes it sent before failing
- * still go to its peer; bytes owed to it are undeliverable. */
-static void session_fail(struct session *s, struct session_half *h, int err)
+/* The first failure names the end; a reset from a side that had already
+ * sent its FIN only ends that close. */
+static void session_note_failure(struct session *s, struct session_half *h, int err)
 {
 	enum session_end why;
 
+	if (s->failed)
+		return;
+	s->failed = true;
 	if (h->eof && s->end != SESSION_END_NONE)
-		why = s->end;   /* it had closed already: the reset ends that close */
-	else if (err == ECONNRESET || err == EPIPE)
+		return;
+	if (err == ECONNRESET || err == EPIPE) {
 		why = h == &s->client ? SESSION_END_CLIENT_RESET : SESSION_END_SERVER_RESET;
-	else {
+	} else {
 		why = SESSION_END_ERROR;
 		log_warnx("session %" PRIu64 ": %s side: %s", s->id, session_side(s, h),
 			  strerror(err));
 	}
+	s->end = why;
+}
+
+/* Writing to H failed: it takes no more bytes, and those owed to it are
+ * undeliverable. It may still hold bytes for its peer, readable before
+ * the error is reported, so it stays open and is read to its end. */
+static void session_write_failed(struct session *s, struct session_half *h, int err)
+{
+	session_note_failure(s, h, err);
+	h->shut = true;
+	ring_clear(&h->peer->in, &session_proxy(s)->pool);
+}
+
+/* Reading H failed: nothing more will come from it and nothing can go to
+ * it. What it sent before failing still goes to its peer. */
+static void session_read_failed(struct session *s, struct session_half *h, int err)
+{
+	session_note_failure(s, h, err);
 	switch (s->state) {
 	case SESSION_CONNECTING:
-		session_close(s, why);
-		return;
-	case SESSION_FLUSHING:
-		session_close(s, s->end);   /* the first failure names the end */
+		session_close(s, s->end);
 		return;
 	case SESSION_RELAYING:
+		session_set_state(s, SESSION_FLUSHING);
+		break;
+	case SESSION_FLUSHING:
+	case SESSION_LINGERING:
 		break;
 	case SESSION_CLOSED:
 		return;
 	}
-	s->end = why;
 	ring_clear(&h->peer->in, &session_proxy(s)->pool);
-	if (ring_empty(&h->in)) {
-		session_close(s, why);
-		return;
-	}
 	session_half_drop(s, h);
-	session_set_state(s, SESSION_FLUSHING);
 }
 
-/* One read from H into its ring: bounded work per wakeup. */
+/* One read from H into its ring: bounded work per wakeup. Bytes its peer
+ * can no longer take are read all the same and dropped: leaving them in
+ * the socket would turn our eventual close into a reset. */
 static void session_recv(struct session *s, struct session_half *h)
 {
 	struct proxy *p = session_proxy(s);
@@ -265,7 +303,10 @@ static void session_recv(struct session *s, struct session_half *h)
 	switch (net_readv(h->fd, iov, cnt, &n)) {
 	case IO_OK:
 		ring_produce(&h->in, &p->pool, n);
-		s->last_active_ms = reactor_now(p->reactor);
+		if (h->peer->shut)
+			ring_clear(&h->in, &p->pool);
+		else
+			s->last_active_ms = reactor_now(p->reactor);
 		return;
 	case IO_AGAIN:
 		break;
@@ -276,7 +317,7 @@ static void session_recv(struct session *s, struct session_half *h)
 		log_debug("session %" PRIu64 ": %s sent FIN", s->id, session_side(s, h));
 		break;
 	case IO_ERR:
-		session_fail(s, h, errno);
+		session_read_failed(s, h, errno);
 		return;
 	}
 	/* Nothing arrived: hand back the buffer ring_space() lent us. */
@@ -304,7 +345,7 @@ static void session_send(struct session *s, struct session_half *h)
 	case IO_EOF:
 		return;
 	case IO_ERR:
-		session_fail(s, h, errno);
+		session_write_failed(s, h, errno);
 		return;
 	}
 }
@@ -329,15 +370,51 @@ static void session_set_interest(struct session *s, struct session_half *h)
 
 	if (h->fd < 0)
 		return;
-	if (!h->eof && !h->peer->shut && !ring_full(&h->in, &session_proxy(s)->pool))
+	if (!h->eof && !ring_full(&h->in, &session_proxy(s)->pool))
 		mask |= REACTOR_READ;
 	if (!h->shut && !ring_empty(&h->peer->in))
 		mask |= REACTOR_WRITE;
 	reactor_set(session_reactor(s), h->fd, mask);
 }
 
-/* After any progress: pass FINs on, end the session when both directions
- * are shut, and ask for exactly the readiness that can move bytes. */
+/* Bytes we gave the kernel for every half still open whose peer has not
+ * finished sending: 0 means closing now destroys nothing. */
+static size_t session_unsent(const struct session *s)
+{
+	const struct session_half *halves[] = { &s->client, &s->server };
+	size_t total = 0;
+
+	for (size_t i = 0; i < 2; i++)
+		if (halves[i]->fd >= 0 && !halves[i]->eof)
+			total += net_unsent(halves[i]->fd);
+	return total;
+}
+
+/* Both directions are shut. Close now if that destroys nothing; else
+ * linger, reading and dropping what the peers still send, until they
+ * finish or acknowledge everything. */
+static void session_finish(struct session *s)
+{
+	size_t unsent = session_unsent(s);
+
+	if (unsent == 0) {
+		session_close(s, s->end);
+		return;
+	}
+	if (s->state == SESSION_LINGERING) {
+		if (unsent < s->linger_unsent)
+			s->last_active_ms = reactor_now(session_reactor(s));
+		s->linger_unsent = unsent;
+		return;
+	}
+	session_set_state(s, SESSION_LINGERING);
+	s->linger_unsent = unsent;
+	s->last_active_ms = reactor_now(session_reactor(s));
+	session_arm(s, SESSION_LINGER_POLL_MS);
+}
+
+/* After any progress: pass FINs on, finish when both directions are shut,
+ * and ask for exactly the readiness that can move bytes. */
 static void session_update(struct session *s)
 {
 	switch (s->state) {
@@ -350,6 +427,7 @@ static void session_update(struct session *s)
 		return;
 	case SESSION_RELAYING:
 	case SESSION_FLUSHING:
+	case SESSION_LINGERING:
 		break;
 	case SESSION_CLOSED:
 		return;
@@ -357,8 +435,9 @@ static void session_update(struct session *s)
 	session_forward_fin(s, &s->client);
 	session_forward_fin(s, &s->server);
 	if (s->client.shut && s->server.shut) {
-		session_close(s, s->end);
-		return;
+		session_finish(s);
+		if (s->state == SESSION_CLOSED)
+			return;
 	}
 	session_set_interest(s, &s->client);
 	session_set_interest(s, &s->server);
@@ -468,6 +547,7 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 		break;
 	case SESSION_RELAYING:
 	case SESSION_FLUSHING:
+	case SESSION_LINGERING:
 		if (events & REACTOR_WRITE)
 			session_send(s, h);
 		if ((events & REACTOR_READ) && s->state != SESSION_CLOSED) {
@@ -503,6 +583,17 @@ static void session_on_timer(void *arg)
 			session_close(s, SESSION_END_IDLE_TIMEOUT);
 		else
 			session_arm(s, idle - quiet);
+		return;
+	case SESSION_LINGERING:
+		/* No event says "acknowledged": look again shortly. A peer
+		 * that stops taking our bytes ends it after idle_timeout. */
+		session_finish(s);
+		if (s->state != SESSION_LINGERING)
+			return;
+		if (reactor_now(session_reactor(s)) - s->last_active_ms >= idle)
+			session_close(s, s->end);
+		else
+			session_arm(s, SESSION_LINGER_POLL_MS);
 		return;
 	case SESSION_CLOSED:
 		return;

@@ -19,6 +19,7 @@ enum session_state {
 	SESSION_CONNECTING,     /* server connect in flight; client bytes wait */
 	SESSION_RELAYING,       /* both sides open (each may be half-closed) */
 	SESSION_FLUSHING,       /* one side is gone; the other gets what is left */
+	SESSION_LINGERING,      /* both directions shut; waiting until closing loses nothing */
 	SESSION_CLOSED,         /* torn down; memory released after this turn */
 };
 
@@ -47,13 +48,14 @@ struct session_half {
 	struct ring in;                 /* read from this side, owed to the peer */
 	uint64_t sent;                  /* bytes written to this side */
 	bool eof;                       /* this side will send no more (FIN, or gone) */
-	bool shut;                      /* we will write no more to it (FIN sent, or gone) */
+	bool shut;                      /* we write no more to it (FIN sent, failed, gone) */
 };
 
 struct session {
 	uint64_t id;                    /* conn= in the log */
 	enum session_state state;
 	enum session_end end;           /* provisional until the session closes */
+	bool failed;                    /* a side failed: end is no longer provisional */
 	struct session_half client;
 	struct session_half server;
 	struct listener *listener;      /* where it came in */
@@ -65,6 +67,7 @@ struct session {
 	uint64_t start_ms;              /* accepted at */
 	uint64_t connect_ms;            /* accept until connected / given up */
 	uint64_t last_active_ms;        /* last byte moved either way */
+	size_t linger_unsent;           /* LINGERING: bytes the peers had yet to ack */
 	struct timer timer;             /* connect deadline, then idle deadline */
 	struct reactor_task release;    /* frees the memory after the turn */
 	struct session *prev, *next;    /* proxy's list of open sessions */
