@@ -40,6 +40,11 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def hostport(host, port):
+    """An address as netpolld's configuration and logs write it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def connect(port, host="127.0.0.1", timeout=TIMEOUT):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
@@ -80,14 +85,20 @@ class Server:
     """A TCP server on loopback running HANDLER(conn) in a thread per
     connection. Connections and threads are cleaned up by close()."""
 
-    def __init__(self, handler, host="127.0.0.1", port=0, backlog=128):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+    def __init__(self, handler, host="127.0.0.1", port=0, backlog=128, path=None):
+        """PATH, if given, makes it a unix socket server instead."""
+        if path is not None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(path)
+            self.host, self.port = None, None
+        else:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self.sock = socket.socket(family, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, port))
+            self.host, self.port = host, self.sock.getsockname()[1]
         self.sock.listen(backlog)
-        self.host = host
-        self.port = self.sock.getsockname()[1]
+        self.path = path
         self.handler = handler
         self.conns = []
         self.errors = []
@@ -99,7 +110,9 @@ class Server:
 
     @property
     def address(self):
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        if self.path is not None:
+            return f"unix:{self.path}"
+        return hostport(self.host, self.port)
 
     def _accept_loop(self):
         while not self.closing:
@@ -338,7 +351,7 @@ class Blackhole:
 
     @property
     def address(self):
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return hostport(self.host, self.port)
 
     def close(self):
         for s in self.fill:

@@ -10,7 +10,7 @@ import struct
 import threading
 import time
 
-from conftest import (TIMEOUT, Server, conf_text, connect, echo_handler, free_port, recv_all,
+from conftest import (TIMEOUT, conf_text, hostport, connect, echo_handler, free_port, recv_all,
                       recv_exactly)
 
 # The connection log line's keys, in the order SPEC.md gives them.
@@ -145,28 +145,8 @@ def check_conn_line(d, line, *, client, server, bytes_in, bytes_out, end):
 
 
 def fmt(sockname):
-    host, port = sockname[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class UnixServer(Server):
-    """Server on a unix socket path: the same thread-per-connection model."""
-
-    def __init__(self, handler, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(128)
-        self.host, self.port, self.path = None, None, path
-        self.handler = handler
-        self.conns, self.errors, self.accepted = [], [], 0
-        self.lock = threading.Lock()
-        self.closing = False
-        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self):
-        return f"unix:{self.path}"
+    """A socket's own address as the connection log writes it."""
+    return hostport(*sockname[:2])
 
 
 def test_echo_relay_round_trips_bytes_and_logs_every_field(netpolld, servers):
@@ -229,26 +209,23 @@ def test_ipv6_listener_relays_to_ipv6_backend(netpolld, servers):
                     bytes_in=len(payload), bytes_out=len(payload), end="client_close")
 
 
-def test_unix_listener_relays_to_unix_backend(netpolld, tmp_path):
+def test_unix_listener_relays_to_unix_backend(netpolld, servers, tmp_path):
     front, back = str(tmp_path / "front.sock"), str(tmp_path / "back.sock")
-    backend = UnixServer(echo_handler, back)
-    try:
-        d = netpolld(conf_text(f"unix:{front}", backend.address))
-        payload = os.urandom(64 * 1024)
+    backend = servers(echo_handler, path=back)
+    d = netpolld(conf_text(f"unix:{front}", backend.address))
+    payload = os.urandom(64 * 1024)
 
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(TIMEOUT)
-        s.connect(front)
-        assert exchange(s, payload) == payload
-        s.close()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect(front)
+    assert exchange(s, payload) == payload
+    s.close()
 
-        (line,) = d.wait_conns(1)
-        assert line["client"].startswith("unix:"), line
-        check_conn_line(d, line, client=line["client"], server=f"unix:{back}",
-                        bytes_in=len(payload), bytes_out=len(payload), end="client_close")
-        assert not backend.errors
-    finally:
-        backend.close()
+    (line,) = d.wait_conns(1)
+    assert line["client"].startswith("unix:"), line
+    check_conn_line(d, line, client=line["client"], server=f"unix:{back}",
+                    bytes_in=len(payload), bytes_out=len(payload), end="client_close")
+    assert not backend.errors
 
 
 def test_one_listener_serves_every_listen_address(netpolld, servers):
