@@ -13,7 +13,6 @@ struct server {
 	const char *name;               /* the address as configured */
 	struct addr addr;               /* where to connect */
 	struct backend *backend;        /* owner */
-	uint64_t connect_failures;      /* refused, timed out or failed connects */
 };
 
 struct backend {

@@ -77,8 +77,6 @@ static void listener_on_accept(struct reactor *r, int fd, unsigned events, void 
 		}
 		net_nodelay(cfd, &peer);
 		session_start(l, cfd, &peer);
-		if (l->proxy->accept_paused)
-			return;     /* that session found no descriptor left */
 	}
 }
 

@@ -68,11 +68,6 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
-const char *log_level_name(enum log_level level)
-{
-	return log_names[level];
-}
-
 static void log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char line[2048];

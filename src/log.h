@@ -16,7 +16,6 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* "error", "warn", "info", "debug" -> 0 and *out; anything else -> -1. */
 int log_level_parse(const char *name, enum log_level *out);
-const char *log_level_name(enum log_level level);
 
 /* log_warn and log_error append ": strerror(errno)"; the x variants do not. */
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

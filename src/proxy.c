@@ -140,6 +140,8 @@ int proxy_start(struct proxy *p)
 
 bool proxy_can_accept(struct proxy *p)
 {
+	if (p->accept_paused)
+		return false;   /* a session just found no descriptor left */
 	if (p->nsessions < p->max_sessions)
 		return true;
 	proxy_pause_accept(p, 0);

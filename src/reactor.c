@@ -196,15 +196,6 @@ static void reactor_clear(struct reactor *r, int fd)
 	reactor_invalidate(r, fd);
 }
 
-void reactor_remove(struct reactor *r, int fd)
-{
-	if ((size_t)fd >= r->nfds)
-		return;
-	if (r->fds[fd].have != 0 && poller_apply(r->poller, fd, r->fds[fd].have, 0) < 0)
-		log_warn("reactor: unregister fd %d", fd);
-	reactor_clear(r, fd);
-}
-
 void reactor_close(struct reactor *r, int fd)
 {
 	/* Also for an fd whose registration failed: it is ours to close. */

@@ -37,9 +37,8 @@ int reactor_add(struct reactor *r, int fd, unsigned mask, reactor_io_cb cb, void
 /* Record the interest FD wants; applied once before the next wait, and
  * only if it differs from what the kernel already watches. */
 void reactor_set(struct reactor *r, int fd, unsigned mask);
-/* Stop watching FD and invalidate its events still pending in this batch;
- * reactor_close() also closes it. */
-void reactor_remove(struct reactor *r, int fd);
+/* Stop watching FD, invalidate its events still pending in this batch,
+ * and close it. */
 void reactor_close(struct reactor *r, int fd);
 
 /* Monotonic milliseconds, read once per loop turn. */

@@ -95,16 +95,6 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 static void session_on_timer(void *arg);
 static void session_connect(struct session *s);
 
-const char *session_state_name(enum session_state st)
-{
-	return session_state_names[st];
-}
-
-const char *session_end_name(enum session_end end)
-{
-	return session_end_names[end];
-}
-
 static struct proxy *session_proxy(const struct session *s)
 {
 	return s->listener->proxy;
@@ -465,7 +455,6 @@ static void session_connect_failed(struct session *s, int err)
 	struct reactor *r = session_reactor(s);
 	bool retry = s->retries < s->backend->retries;
 
-	s->target->connect_failures++;
 	log_warnx("session %" PRIu64 ": connect to %s: %s%s", s->id, s->target->name,
 		  strerror(err), retry ? "; trying the next server" : "");
 	reactor_timer_cancel(r, &s->timer);

@@ -77,8 +77,6 @@ struct session {
 void session_start(struct listener *l, int fd, const struct addr *client);
 /* Ends S at once (graceful stop ran out of time, ...). */
 void session_close(struct session *s, enum session_end why);
-const char *session_state_name(enum session_state st);
-const char *session_end_name(enum session_end end);
 /* Frees the spare sessions kept for reuse (at exit). */
 void session_pool_drain(void);
 
