@@ -460,3 +460,44 @@ def test_backend_close_after_large_write_delivers_every_byte_while_client_keeps_
     (line,) = d.wait_conns(1)
     assert line["end"] in ("server_close", "server_reset")
     assert int(line["bytes_out"]) == len(payload)
+
+
+def test_lingering_close_keeps_unacknowledged_bytes_when_the_peer_talks_back(netpolld):
+    """The client sends, then resets; the proxy still owes the (paused)
+    backend bytes its kernel has not acknowledged. Closing the backend
+    socket then would let the backend's next write be answered with a
+    reset that destroys them: the session must linger until the backend
+    has them all, reading and dropping what the backend says meanwhile."""
+    payload = os.urandom(24 * 1024)
+    release, got = threading.Event(), {}
+    # A tiny receive window, fixed before listen(), so most of the payload
+    # waits unacknowledged in the proxy's send queue.
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def backend():
+        conn, _ = lsock.accept()
+        conn.settimeout(TIMEOUT)
+        assert release.wait(TIMEOUT)
+        conn.sendall(b"hello")          # talking back after the proxy's FIN
+        got["bytes"] = read_to_eof(conn)
+        conn.close()
+    t = threading.Thread(target=backend, daemon=True)
+    t.start()
+    port = free_port()
+    d = netpolld(conf_text(f"127.0.0.1:{port}", f"127.0.0.1:{lsock.getsockname()[1]}",
+                           listener={"idle_timeout": '"30s"'}), args=("-l", "debug"))
+    c = connect(port)
+    c.sendall(payload)
+    wait_delivered(c)                   # all of it is the proxy's now
+    reset(c)
+    d.wait_log(r"FLUSHING -> LINGERING$")
+    release.set()
+    t.join(TIMEOUT)
+    lsock.close()
+    assert got.get("bytes") == payload, f"backend got {len(got.get('bytes', b''))} bytes"
+    (line,) = d.wait_conns(1)
+    assert line["end"] == "client_reset", line
+    assert line["bytes_in"] == str(len(payload)), line
