@@ -6,6 +6,8 @@
 #ifndef NETPOLLD_POLLER_H
 #define NETPOLLD_POLLER_H
 
+#include <stdbool.h>
+
 struct poller;
 
 struct poller_event {
@@ -20,8 +22,10 @@ void poller_destroy(struct poller *p);
  * must not be reported at all, or a hung-up peer would spin the loop. */
 int poller_apply(struct poller *p, int fd, unsigned old_mask, unsigned new_mask);
 /* FD is about to be closed while registered: drop any private state.
- * (Closing removes it from the kernel set; no system call needed.) */
-void poller_forget(struct poller *p, int fd);
+ * Closing removes it from the kernel set only when no other descriptor
+ * shares its open file; SHARED says one may (then remove it explicitly,
+ * or a closed listener would go on reporting events). */
+void poller_forget(struct poller *p, int fd, bool shared);
 /* Up to MAX events; TIMEOUT_MS -1 blocks. Returns the count, or -1. */
 int poller_wait(struct poller *p, struct poller_event *events, int max, int timeout_ms);
 const char *poller_name(void);

@@ -59,10 +59,14 @@ int poller_apply(struct poller *p, int fd, unsigned old_mask, unsigned new_mask)
 	return epoll_ctl(p->epfd, op, fd, &ev);
 }
 
-void poller_forget(struct poller *p, int fd)
+void poller_forget(struct poller *p, int fd, bool shared)
 {
-	(void)p;
-	(void)fd;
+	struct epoll_event ev = { 0 };
+
+	/* epoll watches the open file, not the descriptor: with another
+	 * descriptor on it, close() alone would leave it in the set. */
+	if (shared)
+		(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, &ev);
 }
 
 int poller_wait(struct poller *p, struct poller_event *events, int max, int timeout_ms)

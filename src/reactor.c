@@ -27,6 +27,7 @@ struct reactor_fd {
 	unsigned want;          /* interest the owner asked for */
 	unsigned have;          /* interest the kernel is watching */
 	bool dirty;             /* listed in reactor.changes */
+	bool shared;            /* another descriptor holds the same open file */
 };
 
 struct reactor_sig {
@@ -48,6 +49,8 @@ struct reactor {
 	struct reactor_task *tasks;             /* deferred work, FIFO */
 	struct reactor_task **tasks_tail;
 	struct reactor_sig sigs[REACTOR_NSIG];  /* signal callbacks */
+	reactor_task_cb turn_cb;                /* runs before every wait */
+	void *turn_arg;                         /* handed to turn_cb */
 	int sigpipe[2];                         /* self-pipe: handler -> loop */
 	bool stopping;                          /* reactor_stop() was called */
 };
@@ -147,18 +150,31 @@ int reactor_add(struct reactor *r, int fd, unsigned mask, reactor_io_cb cb, void
 	if (fd < 0 || reactor_grow(r, fd) < 0)
 		return -1;
 	e = &r->fds[fd];
+	if (e->cb == NULL) {
+		/* A new registration: the kernel watches nothing yet. An fd
+		 * already registered keeps what the kernel watches, so handing
+		 * it to a new owner never re-adds it (EEXIST). */
+		e->want = 0;
+		e->have = 0;
+		e->shared = false;
+	}
 	e->cb = cb;
 	e->arg = arg;
-	e->want = 0;
-	e->have = 0;
-	if (mask != 0) {
+	if (mask != e->want) {
 		if (reactor_mark_dirty(r, fd) < 0) {
-			e->cb = NULL;
+			if (e->have == 0)
+				e->cb = NULL;
 			return -1;
 		}
 		e->want = mask;
 	}
 	return 0;
+}
+
+void reactor_share(struct reactor *r, int fd)
+{
+	if ((size_t)fd < r->nfds && r->fds[fd].cb != NULL)
+		r->fds[fd].shared = true;
 }
 
 void reactor_set(struct reactor *r, int fd, unsigned mask)
@@ -193,6 +209,7 @@ static void reactor_clear(struct reactor *r, int fd)
 	e->want = 0;
 	e->have = 0;
 	e->dirty = false;   /* a stale entry in changes is skipped */
+	e->shared = false;
 	reactor_invalidate(r, fd);
 }
 
@@ -201,7 +218,7 @@ void reactor_close(struct reactor *r, int fd)
 	/* Also for an fd whose registration failed: it is ours to close. */
 	if ((size_t)fd < r->nfds) {
 		if (r->fds[fd].have != 0)
-			poller_forget(r->poller, fd);
+			poller_forget(r->poller, fd, r->fds[fd].shared);
 		reactor_clear(r, fd);
 	}
 	close(fd);
@@ -377,12 +394,20 @@ static void reactor_run_tasks(struct reactor *r)
 	}
 }
 
+void reactor_on_turn(struct reactor *r, reactor_task_cb cb, void *arg)
+{
+	r->turn_cb = cb;
+	r->turn_arg = arg;
+}
+
 int reactor_run(struct reactor *r)
 {
 	r->stopping = false;
 	while (!r->stopping) {
 		int n;
 
+		if (r->turn_cb != NULL)
+			r->turn_cb(r->turn_arg);
 		reactor_flush_changes(r);
 		n = poller_wait(r->poller, r->events, REACTOR_BATCH, reactor_wait_timeout(r));
 		if (n < 0)

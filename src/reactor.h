@@ -32,8 +32,14 @@ struct reactor_task {
 struct reactor *reactor_create(void);
 void reactor_destroy(struct reactor *r);
 
-/* Watch FD for MASK (may be 0) and call CB with ARG when it is ready. */
+/* Watch FD for MASK (may be 0) and call CB with ARG when it is ready.
+ * On an fd already registered it changes the owner (CB, ARG) and the
+ * interest, keeping what the kernel already watches. */
 int reactor_add(struct reactor *r, int fd, unsigned mask, reactor_io_cb cb, void *arg);
+/* FD's open file is also held by another descriptor (inherited from
+ * systemd, dup'ed): closing ours does not take it out of the kernel's
+ * set, so reactor_close() must remove it explicitly. */
+void reactor_share(struct reactor *r, int fd);
 /* Record the interest FD wants; applied once before the next wait, and
  * only if it differs from what the kernel already watches. */
 void reactor_set(struct reactor *r, int fd, unsigned mask);
@@ -53,6 +59,10 @@ int reactor_signal(struct reactor *r, int signo, reactor_signal_cb cb, void *arg
 
 void reactor_task_init(struct reactor_task *t, reactor_task_cb cb, void *arg);
 void reactor_defer(struct reactor *r, struct reactor_task *t);
+
+/* CB runs once per loop turn, before interest changes are applied and the
+ * loop waits: for work best batched per turn (writing the log). */
+void reactor_on_turn(struct reactor *r, reactor_task_cb cb, void *arg);
 
 /* Runs until reactor_stop(); 0, or -1 if waiting itself failed. */
 int reactor_run(struct reactor *r);

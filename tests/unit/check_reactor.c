@@ -134,6 +134,60 @@ static void record(void *arg)
 	order[norder++] = (int)(intptr_t)arg;
 }
 
+/* Handing a registered fd to a new owner keeps the kernel's watch: the
+ * new callback gets the events (no EPOLL_CTL_ADD that fails with EEXIST
+ * and leaves the fd unwatched). */
+START_TEST(test_re_adding_a_registered_fd_moves_it_to_the_new_owner)
+{
+	struct reactor *r = reactor_create();
+	struct probe old = { .other_fd = -1 }, now = { .other_fd = -1 };
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(reactor_add(r, sv[0], REACTOR_READ, on_io, &old), 0);
+	run_for(r, 5);             /* the kernel now watches it */
+	ck_assert_int_eq(reactor_add(r, sv[0], REACTOR_READ, on_io, &now), 0);
+	ck_assert_int_eq(write(sv[1], "x", 1), 1);
+	run_for(r, 20);
+	ck_assert_int_eq(old.calls, 0);
+	ck_assert_int_gt(now.calls, 0);
+	reactor_close(r, sv[0]);
+	close(sv[1]);
+	reactor_destroy(r);
+}
+END_TEST
+
+/* epoll watches the open file: with a second descriptor on it (systemd's
+ * copy of an inherited socket), close() alone leaves it in the set and
+ * its events would go on waking the loop. A shared fd is removed. */
+START_TEST(test_closed_shared_fd_reports_nothing_more)
+{
+	struct reactor *r = reactor_create();
+	struct probe p = { .other_fd = -1 }, q = { .other_fd = -1 };
+	int sv[2], copy, again[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	copy = dup(sv[0]);
+	ck_assert_int_ge(copy, 0);
+	ck_assert_int_eq(reactor_add(r, sv[0], REACTOR_READ, on_io, &p), 0);
+	reactor_share(r, sv[0]);
+	run_for(r, 5);
+	reactor_close(r, sv[0]);
+	/* The number comes back for something else that is not readable. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, again), 0);
+	ck_assert_int_eq(write(sv[1], "x", 1), 1);
+	ck_assert_int_eq(reactor_add(r, again[0], REACTOR_READ, on_io, &q), 0);
+	run_for(r, 20);
+	ck_assert_int_eq(p.calls, 0);
+	ck_assert_int_eq(q.calls, 0);
+	reactor_close(r, again[0]);
+	close(again[1]);
+	close(copy);
+	close(sv[1]);
+	reactor_destroy(r);
+}
+END_TEST
+
 START_TEST(test_timers_fire_in_deadline_order)
 {
 	struct reactor *r = reactor_create();
@@ -219,6 +273,8 @@ int main(void)
 	tcase_add_test(tc, test_readable_fd_is_reported_until_interest_drops);
 	tcase_add_test(tc, test_hung_up_fd_without_interest_is_silent);
 	tcase_add_test(tc, test_closed_fd_loses_its_pending_events);
+	tcase_add_test(tc, test_re_adding_a_registered_fd_moves_it_to_the_new_owner);
+	tcase_add_test(tc, test_closed_shared_fd_reports_nothing_more);
 	tcase_add_test(tc, test_timers_fire_in_deadline_order);
 	tcase_add_test(tc, test_deferred_task_runs_once_after_the_batch);
 	tcase_add_test(tc, test_signal_is_delivered_inside_the_loop);
