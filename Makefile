@@ -8,6 +8,7 @@
 
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/netpolld
 SYSCONFDIR ?= /etc
@@ -55,10 +56,14 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all run check check-unit check-integration check-asan deps deps-build \
 	install uninstall clean
 
-all: $(BUILD)/netpolld
+all: $(BUILD)/netpolld $(BUILD)/netpollctl
 
 $(BUILD)/netpolld: $(BUILD)/main.o $(CORE_OBJ)
 	$(call say,LD,$@) $(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+
+# The client is one file on libc alone: nothing from src/, no $(PKG_LIBS).
+$(BUILD)/netpollctl: src/netpollctl.c | $(BUILD)
+	$(call say,CCLD,$@) $(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(call say,CC,$<) $(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -80,8 +85,9 @@ check: deps
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
 
-check-integration: $(BUILD)/netpolld
+check-integration: $(BUILD)/netpolld $(BUILD)/netpollctl
 	NETPOLLD=$(abspath $(BUILD)/netpolld) NETPOLLD_SRC=$(CURDIR) \
+		NETPOLLCTL=$(abspath $(BUILD)/netpollctl) \
 		$(PYTHON) -m pytest $(PYTEST_ARGS) tests/integration
 
 # The same suite against an instrumented build, in its own build folder.
@@ -124,11 +130,15 @@ install: all
 	# An operator's edited config is never overwritten.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/netpolld/netpolld.conf ] || \
 		install -m 0644 conf/netpolld.conf $(DESTDIR)$(SYSCONFDIR)/netpolld/netpolld.conf
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BUILD)/netpollctl $(DESTDIR)$(BINDIR)/netpollctl
+	install -m 0644 man/netpollctl.1 $(DESTDIR)$(MANDIR)/man1/netpollctl.1
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/netpolld $(DESTDIR)$(MANDIR)/man8/netpolld.8 \
 		$(DESTDIR)$(MANDIR)/man5/netpolld.conf.5 $(DESTDIR)$(UNITDIR)/netpolld.service
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(BINDIR)/netpollctl $(DESTDIR)$(MANDIR)/man1/netpollctl.1
 
 clean:
 	rm -rf build build-asan build-clang
