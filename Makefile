@@ -29,7 +29,7 @@ PKGS       = libconfig yaml-0.1 libsystemd
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 # Recursive (=) so pkg-config runs only when compiling, after `deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -pthread
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
@@ -93,7 +93,7 @@ check-integration: $(BUILD)/netpolld $(BUILD)/netpollctl
 # The same suite against an instrumented build, in its own build folder.
 # detect_leaks: a process that exits must have freed what it allocated.
 check-asan: deps
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	NETPOLLD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) BUILD=build-asan \
 		CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
@@ -126,6 +126,7 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		systemd/netpolld.service.in > $(DESTDIR)$(UNITDIR)/netpolld.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/netpolld.service
+	install -m 0644 systemd/netpolld.socket $(DESTDIR)$(UNITDIR)/netpolld.socket
 	install -m 0644 conf/netpolld.conf conf/netpolld.yaml $(DESTDIR)$(DOCDIR)/examples/
 	# An operator's edited config is never overwritten.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/netpolld/netpolld.conf ] || \
@@ -136,7 +137,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/netpolld $(DESTDIR)$(MANDIR)/man8/netpolld.8 \
-		$(DESTDIR)$(MANDIR)/man5/netpolld.conf.5 $(DESTDIR)$(UNITDIR)/netpolld.service
+		$(DESTDIR)$(MANDIR)/man5/netpolld.conf.5 $(DESTDIR)$(UNITDIR)/netpolld.service \
+		$(DESTDIR)$(UNITDIR)/netpolld.socket
 	rm -rf $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(BINDIR)/netpollctl $(DESTDIR)$(MANDIR)/man1/netpollctl.1
 

@@ -33,7 +33,9 @@ int config_errors_add(struct config_errors *errs, const char *file, int line,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (line > 0)
+	if (file == NULL)
+		rc = asprintf(&text, "%s", msg);
+	else if (line > 0)
 		rc = asprintf(&text, "%s:%d: %s", file, line, msg);
 	else
 		rc = asprintf(&text, "%s: %s", file, msg);
@@ -181,6 +183,8 @@ void config_free(struct config *cfg)
 		free(b->name);
 	}
 	free(cfg->backends);
+	free(cfg->stats_socket.text);
+	free(cfg->metrics_listen.text);
 	free(cfg->path);
 	free(cfg);
 }

@@ -59,6 +59,8 @@ struct config {
 	bool log_connections;           /* global.log_connections */
 	size_t buffer_size;             /* bytes per direction per connection */
 	uint32_t shutdown_timeout_ms;   /* graceful stop bound; 0 = at once */
+	struct config_address stats_socket;    /* global.stats_socket; text NULL = none */
+	struct config_address metrics_listen;  /* global.metrics_listen; text NULL = none */
 	struct config_listener *listeners;  /* at least one */
 	size_t nlisteners;
 	struct config_backend *backends;    /* at least one */
@@ -79,7 +81,8 @@ void config_free(struct config *cfg);
 void config_errors_free(struct config_errors *errs);
 
 /* Appends "FILE:LINE: message" to ERRS, or "FILE: message" when LINE is 0
- * (a problem with the file as a whole, such as "cannot open"). The front
+ * (a problem with the file as a whole, such as "cannot open"), or just
+ * the message when FILE is NULL (a problem beyond the file: a bind). The front
  * ends report through it too. -1 when memory is short. */
 int config_errors_add(struct config_errors *errs, const char *file, int line,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));

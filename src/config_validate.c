@@ -349,6 +349,29 @@ static void config_set_servers(struct config_ctx *ctx, const struct config_key *
 	config_read_list(ctx, &config_servers, value, label, b->servers, &b->nservers);
 }
 
+/* A path, as the SPEC writes it ("/run/netpolld/stats.sock"): stored as
+ * the unix address it is, so it is checked like one. */
+static void config_set_socket_path(struct config_ctx *ctx, const struct config_key *key,
+				   void *obj, const struct config_node *value, const char *label)
+{
+	struct config_address *out = config_field(obj, key);
+	const char *path = value->u.string, *err = NULL;
+	char text[sizeof(out->addr.u.sun.sun_path) + 16];
+
+	out->line = value->line;
+	if (path[0] != '/')
+		err = "must be an absolute path";
+	else if (snprintf(text, sizeof(text), "unix:%s", path) >= (int)sizeof(text) ||
+		 addr_parse(text, &out->addr, &err) < 0)
+		err = err != NULL ? err : "path too long";
+	if (err != NULL) {
+		config_diags_add(&ctx->diags, value->line, label, "%s \"%s\": %s", key->name,
+				 path, err);
+		return;
+	}
+	out->text = config_strdup(ctx, path);
+}
+
 static const struct config_key config_global_keys[] = {
 	{ "log_level", CONFIG_SHAPE_STRING, false, config_set_log_level,
 	  offsetof(struct config, log_level), 0, 0 },
@@ -358,6 +381,10 @@ static const struct config_key config_global_keys[] = {
 	  offsetof(struct config, buffer_size), CONFIG_BUFFER_SIZE_MIN, CONFIG_BUFFER_SIZE_MAX },
 	{ "shutdown_timeout", CONFIG_SHAPE_DURATION, false, config_set_duration,
 	  offsetof(struct config, shutdown_timeout_ms), 0, UINT32_MAX },
+	{ "stats_socket", CONFIG_SHAPE_STRING, false, config_set_socket_path,
+	  offsetof(struct config, stats_socket), 0, 0 },
+	{ "metrics_listen", CONFIG_SHAPE_STRING, false, config_set_address,
+	  offsetof(struct config, metrics_listen), 0, 0 },
 	{ NULL },
 };
 

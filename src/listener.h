@@ -1,42 +1,73 @@
-/* listener.h — the listening sockets of one configured listener, and the
- * accept path that turns connections into sessions. */
+/* listener.h — a configured listener: its listening sockets and the
+ * accept path that turns connections into sessions.
+ *
+ * A listener is reference counted (its generation, each of its
+ * sessions). Its sockets are objects of their own, owned by exactly one
+ * listener at a time: a reload hands a socket whose address is unchanged
+ * to the new generation's listener, so it is never closed and re-bound
+ * and no client is ever refused. */
 #ifndef NETPOLLD_LISTENER_H
 #define NETPOLLD_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
+#include "counters.h"
 
-struct proxy;
+struct runtime;
 struct backend;
 struct config_listener;
 
-struct listener_socket {
-	const char *text;               /* address as configured */
+struct listen_sock {
+	char *text;                     /* owned: the address as configured */
 	struct addr addr;               /* address bound */
-	int fd;                         /* -1 while not bound */
-	struct listener *listener;      /* owner */
+	int fd;                         /* listening socket */
+	bool inherited;                 /* from systemd: its path is never unlinked */
+	struct listener *owner;         /* the listener accepting on it */
 };
 
 struct listener {
-	const char *name;               /* as configured */
-	struct proxy *proxy;            /* the running proxy it feeds */
-	struct backend *backend;        /* where its sessions go */
+	unsigned refs;                  /* its generation's and its sessions' */
+	char *name;                     /* owned copy */
+	struct runtime *rt;             /* what its sessions run on */
+	struct backend *backend;        /* where its sessions go (a reference) */
 	uint32_t idle_timeout_ms;       /* for its sessions */
-	struct listener_socket *socks;  /* one per listen address */
+	struct listen_sock **socks;     /* one per listen address; NULL once handed on */
 	size_t nsocks;
+	struct counters *ctr;           /* shared with a same-named predecessor */
 };
 
-int listener_init(struct listener *l, const struct config_listener *cl, struct proxy *p,
-		  struct backend *b);
-void listener_fini(struct listener *l);
-/* Binds every address; on failure logs which one and returns -1. */
-int listener_start(struct listener *l);
+/* Builds L from CL, routing to B (a reference is taken). PREV, the
+ * same-named listener of the last generation or NULL, hands its
+ * counters on. No socket is opened yet. NULL if memory ran out. */
+struct listener *listener_new(const struct config_listener *cl, struct backend *b,
+			      const struct listener *prev, struct runtime *rt);
+struct listener *listener_ref(struct listener *l);
+/* The last reference must come after listener_close(). */
+void listener_unref(struct listener *l);
+
+/* Slot I of L gets a new socket on FD (inherited or just bound), which
+ * L owns at once. I may be nsocks: one more slot, for an inherited
+ * socket named after L. -1 if memory ran out (FD is then left open for
+ * the caller). */
+int listener_new_socket(struct listener *l, size_t i, int fd, bool inherited,
+			const char *text, const struct addr *a);
+/* Slot I of L (or one more, as above) will take over SOCK, an open
+ * socket of another listener, at listener_take(). -1 if memory ran out. */
+int listener_share_socket(struct listener *l, size_t i, struct listen_sock *sock);
+/* L's socket bound to A, or NULL. */
+struct listen_sock *listener_find_socket(const struct listener *l, const struct addr *a);
+/* Takes every socket set from another listener (which forgets it) and
+ * watches the new ones. ACCEPTING says whether to accept right away. */
+int listener_take(struct listener *l, bool accepting);
+/* Closes what L owns (a failed reload's new sockets, a removed or
+ * stopped listener): from here on its addresses refuse connections. */
+void listener_close(struct listener *l);
 /* Accepting on or off, without giving up the sockets. */
-void listener_pause(struct listener *l);
-void listener_resume(struct listener *l);
-/* Closes the sockets: new connections are refused from here on. */
-void listener_stop(struct listener *l);
+void listener_set_accepting(struct listener *l, bool on);
+/* OPEN, FULL (accepts paused) or STOPPED. */
+const char *listener_status(const struct listener *l);
 
 #endif

@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
-#include "proxy.h"
 #include "reactor.h"
-#include "sdnotify.h"
 #include "session.h"
+
+/* At exit, a slow log reader gets this long to take the last lines. */
+#define MAIN_LOG_EXIT_MS 2000
 
 enum main_exit {
 	EXIT_OK = 0,
@@ -109,26 +111,58 @@ static struct config *main_load_config(const struct main_options *o)
 
 static void main_on_stop(struct reactor *r, int signo, void *arg)
 {
-	struct proxy *p = arg;
+	struct daemon *d = arg;
 	const char *name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
 
 	(void)r;
-	if (p->stopping) {
+	if (d->rt.stopping) {
 		log_info("%s again: stopping now", name);
-		proxy_stop(p, true);
+		daemon_stop(d, true);
 		return;
 	}
 	log_info("%s: stopping gracefully", name);
-	sdnotify_send("STOPPING=1");
-	proxy_stop(p, false);
+	daemon_stop(d, false);
 }
 
 static void main_on_hup(struct reactor *r, int signo, void *arg)
 {
 	(void)r;
 	(void)signo;
+	log_info("SIGHUP: reloading");
+	daemon_reload(arg, NULL);
+}
+
+/* The log is written once per loop turn, many lines in one write; a
+ * reader that cannot keep up makes the loop wait for it to be writable,
+ * never blocks it. */
+static void main_on_log_writable(struct reactor *r, int fd, unsigned events, void *arg)
+{
+	(void)r;
+	(void)fd;
+	(void)events;
 	(void)arg;
-	log_warnx("HUP ignored: this version does not reload; the running configuration stays");
+	log_flush();
+}
+
+static void main_on_turn(void *arg)
+{
+	struct reactor *r = arg;
+	int fd = log_fd();
+
+	log_flush();
+	if (fd >= 0)
+		reactor_set(r, fd, log_pending() ? REACTOR_WRITE : 0);
+}
+
+static int main_watch_log(struct reactor *r)
+{
+	int fd = log_fd();
+
+	if (fd >= 0 && reactor_add(r, fd, 0, main_on_log_writable, NULL) < 0)
+		return -1;
+	reactor_on_turn(r, main_on_turn, r);
+	log_set_immediate(false);
+	return 0;
 }
 
 /* Every connection costs two descriptors: take all the kernel allows. */
@@ -143,11 +177,10 @@ static void main_raise_nofile(void)
 	}
 }
 
-static int main_serve(struct config *cfg)
+static int main_serve(struct config *cfg, const struct main_options *o)
 {
 	struct reactor *r = reactor_create();
-	struct proxy *p = NULL;
-	char status[128];
+	struct daemon *d = NULL;
 	int rc = EXIT_STARTUP;
 
 	if (r == NULL) {
@@ -155,34 +188,37 @@ static int main_serve(struct config *cfg)
 		config_free(cfg);
 		return EXIT_STARTUP;
 	}
-	p = proxy_create(r, cfg);
-	if (p == NULL) {
-		log_errorx("out of memory building the proxy");
-		config_free(cfg);
+	d = daemon_create(r, cfg, o->config_path, o->level_given);
+	if (d == NULL)
 		goto out;
-	}
-	if (reactor_signal(r, SIGTERM, main_on_stop, p) < 0 ||
-	    reactor_signal(r, SIGINT, main_on_stop, p) < 0 ||
-	    reactor_signal(r, SIGHUP, main_on_hup, p) < 0) {
+	if (reactor_signal(r, SIGTERM, main_on_stop, d) < 0 ||
+	    reactor_signal(r, SIGINT, main_on_stop, d) < 0 ||
+	    reactor_signal(r, SIGHUP, main_on_hup, d) < 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
-	if (proxy_start(p) < 0)
+	if (daemon_start(d) < 0)
 		goto out;
-	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu listeners",
-		 p->nlisteners);
-	sdnotify_send(status);
 	log_info("netpolld %s ready (%s, pid %ld)", NETPOLLD_VERSION, reactor_backend(),
 		 (long)getpid());
+	if (main_watch_log(r) < 0) {
+		log_errorx("cannot watch the log: out of memory");
+		goto out;
+	}
 	rc = reactor_run(r) < 0 ? EXIT_STARTUP : EXIT_OK;
+	log_set_immediate(true);
 	if (rc != EXIT_OK)
 		log_error("event loop failed");
 	else
 		log_info("stopped");
 out:
-	proxy_destroy(p);
-	session_pool_drain();
+	log_set_immediate(true);
+	daemon_destroy(d);
+	/* Last: destroying the reactor runs the releases still deferred,
+	 * which hand their sessions to the pool. */
 	reactor_destroy(r);
+	session_pool_drain();
+	log_flush_blocking(MAIN_LOG_EXIT_MS);
 	return rc;
 }
 
@@ -210,5 +246,5 @@ int main(int argc, char **argv)
 		log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	main_raise_nofile();
-	return main_serve(cfg);
+	return main_serve(cfg, &opts);
 }

@@ -36,6 +36,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,7 +47,6 @@
 #include "listener.h"
 #include "log.h"
 #include "net.h"
-#include "proxy.h"
 
 /* Spare sessions kept for reuse; beyond this they go back to malloc. */
 #define SESSION_POOL_MAX 1024
@@ -93,16 +93,16 @@ static size_t session_nspares;
 
 static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg);
 static void session_on_timer(void *arg);
-static void session_connect(struct session *s);
-
-static struct proxy *session_proxy(const struct session *s)
-{
-	return s->listener->proxy;
-}
+static void session_connect(struct session *s, enum session_end if_none);
 
 static struct reactor *session_reactor(const struct session *s)
 {
-	return s->listener->proxy->reactor;
+	return s->rt->reactor;
+}
+
+static struct session *session_of(struct runtime_link *l)
+{
+	return (struct session *)((char *)l - offsetof(struct session, link));
 }
 
 static const char *session_side(const struct session *s, const struct session_half *h)
@@ -122,11 +122,17 @@ static void session_release(void *arg)
 {
 	struct session *s = arg;
 
+	/* The objects it used may go with the last session of an old
+	 * generation: only now, when no event can reach S any more. */
+	server_unref(s->target);
+	backend_unref(s->backend);
+	listener_unref(s->listener);
+
 	if (session_nspares >= SESSION_POOL_MAX) {
 		free(s);
 		return;
 	}
-	s->next = session_spares;
+	s->spare_next = session_spares;
 	session_spares = s;
 	session_nspares++;
 }
@@ -135,7 +141,7 @@ void session_pool_drain(void)
 {
 	while (session_spares != NULL) {
 		struct session *s = session_spares;
-		session_spares = s->next;
+		session_spares = s->spare_next;
 		free(s);
 	}
 	session_nspares = 0;
@@ -147,7 +153,7 @@ static struct session *session_alloc(void)
 
 	if (s == NULL)
 		return malloc(sizeof(*s));
-	session_spares = s->next;
+	session_spares = s->spare_next;
 	session_nspares--;
 	return s;
 }
@@ -165,7 +171,7 @@ static void session_log(const struct session *s, uint64_t now)
 {
 	char client[ADDR_STRLEN];
 
-	if (!session_proxy(s)->cfg->log_connections)
+	if (!s->rt->log_connections)
 		return;
 	log_conn("conn=%" PRIu64 " client=%s listener=%s backend=%s server=%s connect_ms=%" PRIu64
 		 " duration_ms=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
@@ -174,6 +180,42 @@ static void session_log(const struct session *s, uint64_t now)
 		 s->backend->name, s->connected ? s->target->name : "-", s->connect_ms,
 		 now - s->start_ms, s->server.sent, s->client.sent, s->retries,
 		 session_end_names[s->end]);
+}
+
+/* Bytes are counted where they are written, for the process and for
+ * each object the session uses: additions, never a system call. */
+static void session_count_bytes(struct session *s, const struct session_half *h, size_t n)
+{
+	if (h == &s->server) {
+		s->rt->bytes_in += n;
+		s->listener->ctr->bytes_in += n;
+		s->backend->ctr->bytes_in += n;
+		s->target->ctr->bytes_in += n;
+	} else {
+		s->rt->bytes_out += n;
+		s->listener->ctr->bytes_out += n;
+		s->backend->ctr->bytes_out += n;
+		s->target->ctr->bytes_out += n;
+	}
+}
+
+/* A reset or an error is the fault of the side it came from. */
+static void session_count_close(struct session *s)
+{
+	bool client_err = s->end == SESSION_END_CLIENT_RESET || s->end == SESSION_END_ERROR;
+	bool server_err = s->end == SESSION_END_SERVER_RESET || s->end == SESSION_END_ERROR;
+
+	counters_close(s->listener->ctr);
+	counters_close(s->backend->ctr);
+	if (client_err)
+		s->listener->ctr->errors++;
+	if (server_err)
+		s->backend->ctr->errors++;
+	if (s->connected) {
+		counters_close(s->target->ctr);
+		if (server_err)
+			s->target->ctr->errors++;
+	}
 }
 
 /* H is gone for good: no more reading from it or writing to it. Its ring
@@ -188,24 +230,31 @@ static void session_half_drop(struct session *s, struct session_half *h)
 
 void session_close(struct session *s, enum session_end why)
 {
-	struct proxy *p = session_proxy(s);
-	uint64_t now = reactor_now(p->reactor);
+	struct runtime *rt = s->rt;
+	uint64_t now = reactor_now(rt->reactor);
 
 	if (s->state == SESSION_CLOSED)
 		return;
 	s->end = why == SESSION_END_NONE ? SESSION_END_ERROR : why;
-	reactor_timer_cancel(p->reactor, &s->timer);
+	reactor_timer_cancel(rt->reactor, &s->timer);
 	session_half_drop(s, &s->client);
 	session_half_drop(s, &s->server);
-	ring_clear(&s->client.in, &p->pool);
-	ring_clear(&s->server.in, &p->pool);
+	ring_clear(&s->client.in, &rt->pool);
+	ring_clear(&s->server.in, &rt->pool);
 	if (!s->connected)
 		s->connect_ms = now - s->start_ms;
 	session_set_state(s, SESSION_CLOSED);
 	session_log(s, now);
-	proxy_session_closed(p, s);
+	session_count_close(s);
+	runtime_conn_closed(rt, &s->link);
 	/* Callers up the stack may still hold S: free it after this turn. */
-	reactor_defer(p->reactor, &s->release);
+	reactor_defer(rt->reactor, &s->release);
+}
+
+void session_close_all(struct runtime *rt)
+{
+	while (rt->conns != NULL)
+		session_close(session_of(rt->conns), SESSION_END_SHUTDOWN);
 }
 
 static int session_arm(struct session *s, uint64_t delay_ms)
@@ -245,7 +294,7 @@ static void session_write_failed(struct session *s, struct session_half *h, int 
 {
 	session_note_failure(s, h, err);
 	h->shut = true;
-	ring_clear(&h->peer->in, &session_proxy(s)->pool);
+	ring_clear(&h->peer->in, &s->rt->pool);
 }
 
 /* Reading H failed: nothing more will come from it and nothing can go to
@@ -266,7 +315,7 @@ static void session_read_failed(struct session *s, struct session_half *h, int e
 	case SESSION_CLOSED:
 		return;
 	}
-	ring_clear(&h->peer->in, &session_proxy(s)->pool);
+	ring_clear(&h->peer->in, &s->rt->pool);
 	session_half_drop(s, h);
 }
 
@@ -275,14 +324,14 @@ static void session_read_failed(struct session *s, struct session_half *h, int e
  * the socket would turn our eventual close into a reset. */
 static void session_recv(struct session *s, struct session_half *h)
 {
-	struct proxy *p = session_proxy(s);
+	struct runtime *rt = s->rt;
 	struct iovec iov[2];
 	size_t n;
 	int cnt;
 
 	if (h->fd < 0 || h->eof)
 		return;
-	cnt = ring_space(&h->in, &p->pool, iov);
+	cnt = ring_space(&h->in, &rt->pool, iov);
 	if (cnt == 0)
 		return;
 	if (cnt < 0) {
@@ -292,11 +341,11 @@ static void session_recv(struct session *s, struct session_half *h)
 	}
 	switch (net_readv(h->fd, iov, cnt, &n)) {
 	case IO_OK:
-		ring_produce(&h->in, &p->pool, n);
+		ring_produce(&h->in, &rt->pool, n);
 		if (h->peer->shut)
-			ring_clear(&h->in, &p->pool);
+			ring_clear(&h->in, &rt->pool);
 		else
-			s->last_active_ms = reactor_now(p->reactor);
+			s->last_active_ms = reactor_now(rt->reactor);
 		return;
 	case IO_AGAIN:
 		break;
@@ -312,24 +361,25 @@ static void session_recv(struct session *s, struct session_half *h)
 	}
 	/* Nothing arrived: hand back the buffer ring_space() lent us. */
 	if (ring_empty(&h->in))
-		ring_clear(&h->in, &p->pool);
+		ring_clear(&h->in, &rt->pool);
 }
 
 /* One write of what H's peer sent to H. */
 static void session_send(struct session *s, struct session_half *h)
 {
-	struct proxy *p = session_proxy(s);
+	struct runtime *rt = s->rt;
 	struct ring *src = &h->peer->in;
 	struct iovec iov[2];
 	size_t n;
 
 	if (h->fd < 0 || h->shut || ring_empty(src))
 		return;
-	switch (net_writev(h->fd, iov, ring_data(src, &p->pool, iov), &n)) {
+	switch (net_writev(h->fd, iov, ring_data(src, &rt->pool, iov), &n)) {
 	case IO_OK:
-		ring_consume(src, &p->pool, n);
+		ring_consume(src, &rt->pool, n);
 		h->sent += n;
-		s->last_active_ms = reactor_now(p->reactor);
+		s->last_active_ms = reactor_now(rt->reactor);
+		session_count_bytes(s, h, n);
 		return;
 	case IO_AGAIN:
 	case IO_EOF:
@@ -360,7 +410,7 @@ static void session_set_interest(struct session *s, struct session_half *h)
 
 	if (h->fd < 0)
 		return;
-	if (!h->eof && !ring_full(&h->in, &session_proxy(s)->pool))
+	if (!h->eof && !ring_full(&h->in, &s->rt->pool))
 		mask |= REACTOR_READ;
 	if (!h->shut && !ring_empty(&h->peer->in))
 		mask |= REACTOR_WRITE;
@@ -412,7 +462,7 @@ static void session_update(struct session *s)
 		/* The server fd waits for writability (connect done) only;
 		 * the client may fill its ring, nothing more. */
 		reactor_set(session_reactor(s), s->client.fd,
-			    s->client.eof || ring_full(&s->client.in, &session_proxy(s)->pool)
+			    s->client.eof || ring_full(&s->client.in, &s->rt->pool)
 				    ? 0 : REACTOR_READ);
 		return;
 	case SESSION_RELAYING:
@@ -439,6 +489,7 @@ static void session_connected(struct session *s)
 
 	reactor_timer_cancel(session_reactor(s), &s->timer);
 	s->connected = true;
+	counters_open(s->target->ctr);
 	s->connect_ms = now - s->start_ms;
 	s->last_active_ms = now;
 	log_debug("session %" PRIu64 ": connected to %s", s->id, s->target->name);
@@ -450,6 +501,18 @@ static void session_connected(struct session *s)
 	session_update(s);
 }
 
+static enum session_end session_connect_end(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return SESSION_END_CONNECT_REFUSED;
+	case ETIMEDOUT:
+		return SESSION_END_CONNECT_TIMEOUT;
+	default:
+		return SESSION_END_ERROR;
+	}
+}
+
 static void session_connect_failed(struct session *s, int err)
 {
 	struct reactor *r = session_reactor(s);
@@ -457,30 +520,47 @@ static void session_connect_failed(struct session *s, int err)
 
 	log_warnx("session %" PRIu64 ": connect to %s: %s%s", s->id, s->target->name,
 		  strerror(err), retry ? "; trying the next server" : "");
+	s->target->ctr->connect_errors++;
+	s->backend->ctr->connect_errors++;
 	reactor_timer_cancel(r, &s->timer);
 	if (s->server.fd >= 0)
 		reactor_close(r, s->server.fd);
 	s->server.fd = -1;
-	if (retry) {
-		s->retries++;
-		session_connect(s);
+	if (!retry) {
+		session_close(s, session_connect_end(err));
 		return;
 	}
-	if (err == ECONNREFUSED)
-		session_close(s, SESSION_END_CONNECT_REFUSED);
-	else if (err == ETIMEDOUT)
-		session_close(s, SESSION_END_CONNECT_TIMEOUT);
-	else
-		session_close(s, SESSION_END_ERROR);
+	s->retries++;
+	s->target->ctr->retries++;
+	s->backend->ctr->retries++;
+	session_connect(s, session_connect_end(err));
 }
 
-static void session_connect(struct session *s)
+/* The next server to try: round-robin for the first attempt, the one
+ * after the failed one for a retry. Holds a reference to it. */
+static bool session_pick_server(struct session *s)
+{
+	struct server *next = s->target == NULL ? backend_next_server(s->backend)
+						: backend_server_after(s->backend, s->target);
+
+	if (next == NULL)
+		return false;
+	server_unref(s->target);
+	s->target = server_ref(next);
+	return true;
+}
+
+/* IF_NONE is the end to give when no server can be tried: no_server for
+ * a first attempt, the last failure's for a retry. */
+static void session_connect(struct session *s, enum session_end if_none)
 {
 	struct reactor *r = session_reactor(s);
 	int fd, rc;
 
-	s->target = s->target == NULL ? backend_next_server(s->backend)
-				      : backend_server_after(s->backend, s->target);
+	if (!session_pick_server(s)) {
+		session_close(s, if_none);
+		return;
+	}
 	rc = net_connect(&s->target->addr, &fd);
 	if (rc < 0 && (errno == EMFILE || errno == ENFILE)) {
 		/* No descriptor for the server side: another server cannot
@@ -488,7 +568,7 @@ static void session_connect(struct session *s)
 		 * until descriptors come back, rather than fail them all. */
 		int err = errno;
 		session_close(s, SESSION_END_ERROR);
-		proxy_pause_accept(session_proxy(s), err);
+		runtime_pause_accept(s->rt, err);
 		return;
 	}
 	if (rc < 0) {
@@ -591,7 +671,7 @@ static void session_on_timer(void *arg)
 
 void session_start(struct listener *l, int fd, const struct addr *client)
 {
-	struct proxy *p = l->proxy;
+	struct runtime *rt = l->rt;
 	struct session *s = session_alloc();
 
 	if (s == NULL) {
@@ -600,27 +680,46 @@ void session_start(struct listener *l, int fd, const struct addr *client)
 		return;
 	}
 	memset(s, 0, sizeof(*s));
-	s->id = ++p->next_session_id;
+	s->rt = rt;
 	s->state = SESSION_CONNECTING;
 	s->end = SESSION_END_NONE;
-	s->listener = l;
-	s->backend = l->backend;
+	s->listener = listener_ref(l);
+	s->backend = backend_ref(l->backend);
 	s->client_addr = *client;
-	s->start_ms = s->last_active_ms = reactor_now(p->reactor);
+	s->start_ms = s->last_active_ms = reactor_now(rt->reactor);
 	session_half_init(s, &s->client, &s->server, fd);
 	session_half_init(s, &s->server, &s->client, -1);
 	timer_init(&s->timer, session_on_timer, s);
 	reactor_task_init(&s->release, session_release, s);
-	proxy_session_opened(p, s);
+	s->id = runtime_conn_opened(rt, &s->link);
+	counters_open(l->ctr);
+	counters_open(s->backend->ctr);
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char buf[ADDR_STRLEN];
 		log_debug("session %" PRIu64 ": accepted %s on %s", s->id,
 			  addr_format(client, buf, sizeof(buf)), l->name);
 	}
-	if (reactor_add(p->reactor, fd, REACTOR_READ, session_on_io, &s->client) < 0) {
+	if (reactor_add(rt->reactor, fd, REACTOR_READ, session_on_io, &s->client) < 0) {
 		log_warnx("session %" PRIu64 ": cannot watch the client: out of memory", s->id);
 		session_close(s, SESSION_END_ERROR);
 		return;
 	}
-	session_connect(s);
+	session_connect(s, SESSION_END_NO_SERVER);
+}
+
+void session_describe_all(const struct runtime *rt, struct strbuf *out)
+{
+	uint64_t now = reactor_now(rt->reactor);
+
+	for (struct runtime_link *l = rt->conns; l != NULL; l = l->next) {
+		const struct session *s = session_of(l);
+		char client[ADDR_STRLEN];
+
+		strbuf_printf(out, "conn=%" PRIu64 " client=%s listener=%s backend=%s server=%s"
+			      " state=%s age_ms=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64 "\n",
+			      s->id, addr_format(&s->client_addr, client, sizeof(client)),
+			      s->listener->name, s->backend->name,
+			      s->connected ? s->target->name : "-", session_state_names[s->state],
+			      now - s->start_ms, s->server.sent, s->client.sent);
+	}
 }

@@ -9,6 +9,8 @@
 #include "addr.h"
 #include "buffer.h"
 #include "reactor.h"
+#include "runtime.h"
+#include "strbuf.h"
 #include "timer.h"
 
 struct listener;
@@ -58,9 +60,10 @@ struct session {
 	bool failed;                    /* a side failed: end is no longer provisional */
 	struct session_half client;
 	struct session_half server;
-	struct listener *listener;      /* where it came in */
-	struct backend *backend;        /* where it goes */
-	struct server *target;          /* server being tried or connected */
+	struct runtime *rt;             /* what it runs on */
+	struct listener *listener;      /* where it came in (a reference) */
+	struct backend *backend;        /* where it goes (a reference) */
+	struct server *target;          /* server being tried or connected (a reference) */
 	bool connected;                 /* target accepted the connection */
 	int retries;                    /* connects tried after the first failed */
 	struct addr client_addr;        /* the client's address */
@@ -70,13 +73,18 @@ struct session {
 	size_t linger_unsent;           /* LINGERING: bytes the peers had yet to ack */
 	struct timer timer;             /* connect deadline, then idle deadline */
 	struct reactor_task release;    /* frees the memory after the turn */
-	struct session *prev, *next;    /* proxy's list of open sessions */
+	struct runtime_link link;       /* in the runtime's list of open connections */
+	struct session *spare_next;     /* in the pool of free sessions */
 };
 
 /* Takes ownership of FD, a freshly accepted client of L. */
 void session_start(struct listener *l, int fd, const struct addr *client);
 /* Ends S at once (graceful stop ran out of time, ...). */
 void session_close(struct session *s, enum session_end why);
+/* Ends every open session of RT with end=shutdown. */
+void session_close_all(struct runtime *rt);
+/* One `show conns` line per open session of RT. */
+void session_describe_all(const struct runtime *rt, struct strbuf *out);
 /* Frees the spare sessions kept for reuse (at exit). */
 void session_pool_drain(void);
 

@@ -18,6 +18,9 @@ ROOT = os.environ.get("NETPOLLD_SRC", os.path.abspath(os.path.join(os.path.dirna
 BINARY = os.environ.get("NETPOLLD", os.path.join(ROOT, "build", "netpolld"))
 # Generous: the suite also runs under ASan on a loaded 2-core machine.
 TIMEOUT = float(os.environ.get("NETPOLLD_TEST_TIMEOUT", "20"))
+# Set by `make check-asan`: RSS says little there (ASan keeps freed memory
+# in quarantine); LeakSanitizer at exit says more.
+SANITIZED = os.environ.get("NETPOLLD_SANITIZED") == "1"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
@@ -181,6 +184,48 @@ def conf_text(listen, servers, *, global_=None, defaults=None, listener=None, ba
         + "backends = (\n  {\n    name = \"pool\";\n"
         + f"{settings(backend)}    servers = (\n{servers_s}\n    );\n  }}\n);\n"
     )
+
+
+def stats_query(path, *commands, timeout=TIMEOUT):
+    """Sends COMMANDS on one connection to the stats socket at PATH; returns
+    the answers (each without its closing empty line), in order."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall("".join(c + "\n" for c in commands).encode())
+    buf = b""
+    answers = []
+    try:
+        while len(answers) < len(commands):
+            if buf.startswith(b"\n"):          # an empty answer
+                answers.append("")
+                buf = buf[1:]
+                continue
+            end = buf.find(b"\n\n")
+            if end >= 0:
+                answers.append(buf[:end + 1].decode())
+                buf = buf[end + 2:]
+                continue
+            b = s.recv(1 << 16)
+            if not b:
+                raise AssertionError(f"stats socket closed after {answers!r} + {buf!r}")
+            buf += b
+    finally:
+        s.close()
+    return answers
+
+
+def parse_info(text):
+    """`show info` as a dict of strings."""
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+def parse_stat(text):
+    """`show stat` CSV as a list of dicts keyed by column."""
+    lines = text.splitlines()
+    assert lines[0].startswith("# "), lines
+    cols = lines[0][2:].split(",")
+    return [dict(zip(cols, ln.split(","))) for ln in lines[1:]]
 
 
 def parse_logfmt(line):

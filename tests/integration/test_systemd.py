@@ -75,8 +75,8 @@ def spawn(tmp_path, text, stderr, env, args=()):
 
 def exercise(tmp_path, servers, env_for):
     """Runs a daemon whose stderr is a file; ENV_FOR(stat of that file)
-    gives its environment. One connection, a SIGHUP (a warning), a stop.
-    Returns the log lines."""
+    gives its environment. One connection, a SIGHUP with a broken file (a
+    failed reload: errors and a warning), a stop. Returns the log lines."""
     echo = servers()
     port = free_port()
     log_path = os.path.join(str(tmp_path), "stderr.log")
@@ -94,8 +94,10 @@ def exercise(tmp_path, servers, env_for):
         assert recv_all(s) == b"x"
         s.close()
         wait_until(lambda: "conn=1 " in read(), what="the connection line")
+        with open(os.path.join(str(tmp_path), "netpolld.conf"), "w") as f:
+            f.write("global = { bogus = 1; };\n")
         proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: "HUP ignored" in read(), what="the HUP warning")
+        wait_until(lambda: "reload failed" in read(), what="the reload warning")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=TIMEOUT) == 0, read()
     finally:
@@ -119,7 +121,10 @@ def test_journal_stream_matching_stderr_gives_priority_prefixes_and_no_timestamp
     assert any(re.fullmatch(r"<6>netpolld \S+ ready \(.*\)", ln) for ln in lines), lines
     assert any(re.fullmatch(r"<6>conn=1 client=127\.0\.0\.1:\d+ .* end=client_close", ln)
                for ln in lines), lines
-    assert any(re.fullmatch(r"<4>HUP ignored.*", ln) for ln in lines), lines
+    assert any(re.fullmatch(r"<4>reload failed; generation 0 goes on serving", ln)
+               for ln in lines), lines
+    assert any(re.fullmatch(r"<3>\S+netpolld\.conf:1: .*unknown key 'bogus'.*", ln)
+               for ln in lines), lines
     assert any(re.fullmatch(r"<7>session 1: CONNECTING -> RELAYING", ln) for ln in lines), lines
     assert lines[-1] == "<6>stopped"
 
@@ -137,7 +142,7 @@ def test_journal_stream_naming_something_else_gives_plain_lines(tmp_path, server
     for line in lines:
         assert re.match(ts + r"(error|warn|info|debug) \S", line), line
         assert not line.startswith("<"), line
-    assert any(re.fullmatch(ts + r"warn HUP ignored.*", ln) for ln in lines), lines
+    assert any(re.fullmatch(ts + r"warn reload failed.*", ln) for ln in lines), lines
     assert any(re.fullmatch(ts + r"info conn=1 .* end=client_close", ln) for ln in lines)
 
 

@@ -114,6 +114,12 @@ static void check_same_model(const struct config *a, const struct config *b, boo
 	ck_assert_int_eq(a->log_connections, b->log_connections);
 	ck_assert_uint_eq(a->buffer_size, b->buffer_size);
 	ck_assert_uint_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
+	ck_assert_int_eq(a->stats_socket.text == NULL, b->stats_socket.text == NULL);
+	if (a->stats_socket.text != NULL)
+		ck_assert_str_eq(a->stats_socket.text, b->stats_socket.text);
+	ck_assert_int_eq(a->metrics_listen.text == NULL, b->metrics_listen.text == NULL);
+	if (a->metrics_listen.text != NULL)
+		ck_assert(addr_equal(&a->metrics_listen.addr, &b->metrics_listen.addr));
 	ck_assert_uint_eq(a->nlisteners, b->nlisteners);
 	for (size_t i = 0; i < a->nlisteners; i++) {
 		const struct config_listener *x = &a->listeners[i], *y = &b->listeners[i];
@@ -197,6 +203,9 @@ START_TEST(smallest_valid_file_gets_every_builtin_default)
 		ck_assert(cfg->log_connections);
 		ck_assert_uint_eq(cfg->buffer_size, 16384);
 		ck_assert_uint_eq(cfg->shutdown_timeout_ms, 30000);
+		/* No control endpoint unless asked for. */
+		ck_assert_ptr_null(cfg->stats_socket.text);
+		ck_assert_ptr_null(cfg->metrics_listen.text);
 		ck_assert_uint_eq(cfg->nlisteners, 1);
 		ck_assert_str_eq(cfg->listeners[0].name, "web");
 		ck_assert_int_eq(cfg->listeners[0].line, 2);
@@ -230,6 +239,8 @@ static const char full_conf[] =
 	"  log_connections = false;\n"
 	"  buffer_size = 65536;\n"
 	"  shutdown_timeout = \"1m30s\";\n"
+	"  stats_socket = \"/run/netpolld/stats.sock\";\n"
+	"  metrics_listen = \"127.0.0.1:9901\";\n"
 	"};\n"
 	"defaults = { connect_timeout = \"2s\"; idle_timeout = 300; retries = 0; };\n"
 	"listeners = (\n"
@@ -252,6 +263,8 @@ static const char full_yaml[] =
 	"  log_connections: false\n"
 	"  buffer_size: 65536\n"
 	"  shutdown_timeout: 1m30s\n"
+	"  stats_socket: /run/netpolld/stats.sock\n"
+	"  metrics_listen: 127.0.0.1:9901\n"
 	"\n"
 	"defaults: { connect_timeout: 2s, idle_timeout: 300, retries: 0 }\n"
 	"listeners:\n"
@@ -279,6 +292,13 @@ START_TEST(equivalent_conf_and_yaml_give_identical_models)
 	ck_assert(!a->log_connections);
 	ck_assert_uint_eq(a->buffer_size, 65536);
 	ck_assert_uint_eq(a->shutdown_timeout_ms, 90000);
+	ck_assert_str_eq(a->stats_socket.text, "/run/netpolld/stats.sock");
+	ck_assert_str_eq(b->stats_socket.text, "/run/netpolld/stats.sock");
+	ck_assert_int_eq(a->stats_socket.addr.u.sa.sa_family, AF_UNIX);
+	ck_assert_str_eq(a->stats_socket.addr.u.sun.sun_path, "/run/netpolld/stats.sock");
+	ck_assert_str_eq(a->metrics_listen.text, "127.0.0.1:9901");
+	ck_assert_str_eq(b->metrics_listen.text, "127.0.0.1:9901");
+	ck_assert(addr_equal(&a->metrics_listen.addr, &b->metrics_listen.addr));
 	ck_assert_uint_eq(a->listeners[0].nlisten, 3);
 	ck_assert_uint_eq(a->listeners[0].backend_index, 1);
 	ck_assert_uint_eq(a->listeners[1].backend_index, 0);
@@ -422,6 +442,20 @@ START_TEST(syntax_error_is_reported_with_its_line)
 		   "3: did not find expected ',' or ']' while parsing a flow sequence");
 	CHECK_YAML("global:\n  log_level: info\n bad: 1\n",
 		   "3: did not find expected key while parsing a block mapping");
+}
+END_TEST
+
+START_TEST(bad_control_endpoints_are_errors)
+{
+	CHECK_BOTH("global = { stats_socket = \"run/stats.sock\"; };\n" CONF_LISTENERS CONF_BACKENDS,
+		   "global: { stats_socket: run/stats.sock }\n" YAML_LISTENERS YAML_BACKENDS,
+		   "1: global: stats_socket \"run/stats.sock\": must be an absolute path");
+	CHECK_BOTH("global = { stats_socket = 5; };\n" CONF_LISTENERS CONF_BACKENDS,
+		   "global: { stats_socket: 5 }\n" YAML_LISTENERS YAML_BACKENDS,
+		   "1: global: stats_socket: expected a string, got an integer");
+	CHECK_BOTH("global = { metrics_listen = \"127.0.0.1\"; };\n" CONF_LISTENERS CONF_BACKENDS,
+		   "global: { metrics_listen: 127.0.0.1 }\n" YAML_LISTENERS YAML_BACKENDS,
+		   "1: global: metrics_listen \"127.0.0.1\": missing port (HOST:PORT)");
 }
 END_TEST
 
@@ -855,6 +889,7 @@ static Suite *config_suite(void)
 	tcase_add_test(bad, file_that_cannot_be_opened_is_reported_without_a_line);
 	tcase_add_test(bad, empty_file_is_an_error);
 	tcase_add_test(bad, syntax_error_is_reported_with_its_line);
+	tcase_add_test(bad, bad_control_endpoints_are_errors);
 	tcase_add_test(bad, unknown_key_is_an_error_at_every_level);
 	tcase_add_test(bad, wrong_type_is_an_error_in_both_syntaxes);
 	tcase_add_test(bad, duplicate_listener_or_backend_name_is_an_error);
