@@ -53,7 +53,7 @@ CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check check-unit check-integration check-asan deps deps-build \
+.PHONY: all run check check-unit check-integration check-asan check-systemd deps deps-build \
 	install uninstall clean
 
 all: $(BUILD)/netpolld $(BUILD)/netpollctl
@@ -99,6 +99,15 @@ check-asan: deps
 		CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
 		LDFLAGS='-fsanitize=address,undefined' \
 		check-unit check-integration
+
+# The installed units under a real systemd: PID 1 of a container booted
+# with systemd-nspawn from a Debian root cached in /var/cache/netpolld-test
+# (built once with debootstrap from this machine's apt source). Needs root.
+check-systemd:
+	@$(MAKE) --no-print-directory deps-build \
+		DEPS_BUILD='$(DEPS_BUILD) python3 python3-pytest debootstrap systemd-container'
+	NETPOLLD_SRC=$(CURDIR) NETPOLLD_SYSTEMD_REQUIRED=1 MAKE=$(MAKE) \
+		$(PYTHON) -m pytest $(PYTEST_ARGS) tests/systemd
 
 deps:
 	@$(MAKE) --no-print-directory deps-build DEPS_BUILD='$(DEPS_BUILD) $(DEPS_TEST)'
