@@ -15,6 +15,8 @@
 #define CTL_BACKLOG 64
 /* Clients taken per readiness event. */
 #define CTL_ACCEPT_BATCH 16
+/* After the last answer, how long the client may take to close. */
+#define CTL_DRAIN_MS 2000
 
 struct ctl_server {
 	struct reactor *reactor;        /* the loop it is served by */
@@ -96,7 +98,21 @@ static void ctl_conn_update(struct ctl_conn *c)
 	unsigned mask = 0;
 
 	if (c->out.len == 0 && (c->finishing || (c->eof && !c->held))) {
-		ctl_conn_close(c);
+		if (c->eof) {
+			ctl_conn_close(c);
+			return;
+		}
+		/* All said: a FIN tells the client, and what it still sends
+		 * is read and dropped until its own FIN, because closing with
+		 * unread input would answer with a reset that can destroy the
+		 * answer still in flight. */
+		if (!c->shut) {
+			c->shut = true;
+			shutdown(c->fd, SHUT_WR);
+			reactor_timer_arm(srv->reactor, &c->timer, CTL_DRAIN_MS);
+		}
+		c->inlen = 0;
+		reactor_set(srv->reactor, c->fd, REACTOR_READ);
 		return;
 	}
 	if (!c->eof && c->inlen < srv->ops->in_max && c->out.len == 0 && !c->held)
@@ -110,7 +126,9 @@ static void ctl_conn_read(struct ctl_conn *c)
 {
 	ssize_t n = recv(c->fd, c->in + c->inlen, c->srv->ops->in_max - c->inlen, 0);
 
-	if (n > 0) {
+	if (n > 0 && c->shut) {
+		c->inlen = 0;           /* draining: dropped */
+	} else if (n > 0) {
 		c->inlen += (size_t)n;
 		if (!c->srv->ops->request_deadline)
 			reactor_timer_arm(c->srv->reactor, &c->timer, c->srv->ops->timeout_ms);
@@ -148,6 +166,10 @@ static void ctl_conn_on_timer(void *arg)
 {
 	struct ctl_conn *c = arg;
 
+	if (c->shut) {
+		ctl_conn_close(c);      /* it never closed its side */
+		return;
+	}
 	if (c->srv->ops->timeout != NULL && !c->finishing) {
 		c->srv->ops->timeout(c);
 		c->finishing = true;

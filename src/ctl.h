@@ -48,6 +48,7 @@ struct ctl_conn {
 	struct strbuf out;              /* answers not yet written */
 	bool eof;                       /* the client sent FIN */
 	bool finishing;                 /* close once out is written */
+	bool shut;                      /* FIN sent; its input is drained and dropped */
 	bool held;                      /* input waits (an answer is pending) */
 	struct timer timer;             /* the deadline */
 	void *ctx;                      /* the endpoint's own state, or NULL */

@@ -209,9 +209,14 @@ static void daemon_warn_fixed(const struct config *old, const struct config *cfg
 			  old->buffer_size);
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		const char *was = paths[i].was ? paths[i].was : "", *now = paths[i].now ? paths[i].now : "";
-		if (strcmp(was, now) != 0)
-			log_warnx("reload: %s takes effect at restart; keeping \"%s\"", paths[i].key,
-				  was);
+		if (strcmp(was, now) == 0)
+			continue;
+		if (*was == '\0')
+			log_warnx("reload: %s takes effect at restart; none until then",
+				  paths[i].key);
+		else
+			log_warnx("reload: %s takes effect at restart; keeping \"%s\"",
+				  paths[i].key, was);
 	}
 }
 

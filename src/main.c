@@ -228,6 +228,9 @@ int main(int argc, char **argv)
 	struct config *cfg;
 	int rc;
 
+	/* Before anything is logged: a log reader that went away must not
+	 * kill us with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	log_init();
 	rc = main_parse_args(argc, argv, &opts);
 	if (rc >= 0)
@@ -235,8 +238,10 @@ int main(int argc, char **argv)
 	if (opts.level_given)
 		log_set_level(opts.level);
 	cfg = main_load_config(&opts);
-	if (cfg == NULL)
+	if (cfg == NULL) {
+		log_flush_blocking(MAIN_LOG_EXIT_MS);
 		return EXIT_CONFIG;
+	}
 	if (opts.test_only) {
 		printf("configuration OK\n");
 		config_free(cfg);
@@ -244,7 +249,6 @@ int main(int argc, char **argv)
 	}
 	if (!opts.level_given)
 		log_set_level(cfg->log_level);
-	signal(SIGPIPE, SIG_IGN);
 	main_raise_nofile();
 	return main_serve(cfg, &opts);
 }
