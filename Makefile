@@ -46,8 +46,9 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 	-DNETPOLLD_VERSION='"$(VERSION)"' \
 	-DNETPOLLD_CONFIG_DEFAULT='"$(SYSCONFDIR)/netpolld/netpolld.conf"'
 
-# Every src/*.c but the programs' mains and the pollers not chosen.
-CORE_SRC = $(filter-out src/main.c src/netpollctl.c src/poller_%.c,$(wildcard src/*.c)) \
+# Every src/*.c but the daemon's main, the client's src/netpollctl*.c and
+# the pollers not chosen.
+CORE_SRC = $(filter-out src/main.c src/netpollctl%.c src/poller_%.c,$(wildcard src/*.c)) \
 	src/poller_$(POLLER).c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
@@ -61,9 +62,13 @@ all: $(BUILD)/netpolld $(BUILD)/netpollctl
 $(BUILD)/netpolld: $(BUILD)/main.o $(CORE_OBJ)
 	$(call say,LD,$@) $(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
 
-# The client is one file on libc alone: nothing from src/, no $(PKG_LIBS).
-$(BUILD)/netpollctl: src/netpollctl.c | $(BUILD)
-	$(call say,CCLD,$@) $(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS)
+# The client is src/netpollctl*.c on libc alone: nothing else from src/,
+# no $(PKG_LIBS).
+NETPOLLCTL_OBJ = $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/netpollctl*.c))
+# The objects, not $^: a build/ from before the split has a netpollctl.d
+# naming src/netpollctl.c as a prerequisite.
+$(BUILD)/netpollctl: $(NETPOLLCTL_OBJ)
+	$(call say,LD,$@) $(CC) $(ALL_CFLAGS) -o $@ $(NETPOLLCTL_OBJ) $(LDFLAGS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(call say,CC,$<) $(CC) $(ALL_CFLAGS) -c -o $@ $<
