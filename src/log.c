@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -20,9 +21,10 @@
 
 /* Longer lines are cut to this, so a runaway message cannot hog the queue. */
 #define LOG_LINE_MAX 2048
-/* Write calls per log_flush(): enough for the two halves of a wrapped queue
- * and a retry after a signal, yet bounded so a flush is always short. */
-#define LOG_FLUSH_WRITES 4
+/* Write calls per log_flush(): enough for the whole queue in PIPE_BUF
+ * pieces (below) and a retry after a signal, yet bounded so a flush is
+ * always short. */
+#define LOG_FLUSH_WRITES (LOG_QUEUE_SIZE / PIPE_BUF + 4)
 
 /* How the queue reaches stderr without touching the file status flags of
  * a stderr that a shell or parent shares with us: O_NONBLOCK lives in the
@@ -46,6 +48,10 @@ static bool log_to_journal;
 static enum log_sink log_sink = LOG_SINK_PLAIN;
 /* The description LOG_SINK_OWN_FD writes to; -1 otherwise. */
 static int log_own_fd = -1;
+/* stderr is a pipe, which others may write to as well: each write is
+ * whole lines of at most PIPE_BUF bytes, which the kernel writes all or
+ * nothing, so no line is ever cut or has another writer's inside it. */
+static bool log_whole_lines;
 /* Start-up output must appear at once; the reactor switches this off. */
 static bool log_immediate = true;
 /* Lines dropped since start, for stats. */
@@ -100,6 +106,7 @@ void log_init(void)
 		close(log_own_fd);
 	log_own_fd = -1;
 	log_sink = LOG_SINK_PLAIN;
+	log_whole_lines = false;
 	log_to_journal = false;
 	/* What was queued was meant for the stderr we had before. */
 	log_queue.head = log_queue.len = 0;
@@ -111,6 +118,7 @@ void log_init(void)
 			log_sink = LOG_SINK_SOCKET;
 		else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))
 			log_open_own_fd();
+		log_whole_lines = S_ISFIFO(st.st_mode);
 		/* Regular files never wait for a reader: plain write(2), and
 		 * O_APPEND stays whatever the opener chose. */
 	}
@@ -150,6 +158,24 @@ static int log_queue_data(struct iovec iov[2])
 	iov[1].iov_base = log_queue.buf;
 	iov[1].iov_len = log_queue.len - first;
 	return iov[1].iov_len > 0 ? 2 : 1;
+}
+
+_Static_assert(LOG_LINE_MAX < PIPE_BUF, "a line must fit in one atomic pipe write");
+
+/* Cuts IOV to the whole lines within the first PIPE_BUF bytes (a line is
+ * at most LOG_LINE_MAX, less than PIPE_BUF, so there is always one). */
+static int log_queue_whole_lines(struct iovec iov[2], int n)
+{
+	size_t len = log_queue.len < PIPE_BUF ? log_queue.len : PIPE_BUF;
+
+	while (len > 0 && log_queue.buf[(log_queue.head + len - 1) % LOG_QUEUE_SIZE] != '\n')
+		len--;
+	if (iov[0].iov_len >= len) {
+		iov[0].iov_len = len;
+		return 1;
+	}
+	iov[1].iov_len = len - iov[0].iov_len;
+	return n;
 }
 
 static void log_queue_consume(size_t n)
@@ -201,10 +227,14 @@ static ssize_t log_sink_write(struct iovec *iov, int iovcnt)
  * syscall per flush and is never spun on. */
 static void log_drain(void)
 {
-	for (int i = 0; i < LOG_FLUSH_WRITES && log_queue.len > 0; i++) {
+	for (size_t i = 0; i < LOG_FLUSH_WRITES && log_queue.len > 0; i++) {
 		struct iovec iov[2];
 		int n = log_queue_data(iov);
-		ssize_t w = log_sink_write(iov, n);
+		ssize_t w;
+
+		if (log_whole_lines)
+			n = log_queue_whole_lines(iov, n);
+		w = log_sink_write(iov, n);
 
 		if (w > 0) {
 			log_queue_consume((size_t)w);
