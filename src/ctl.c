@@ -78,7 +78,11 @@ static void ctl_conn_process(struct ctl_conn *c)
 	const struct ctl_ops *ops = c->srv->ops;
 
 	while (!c->held && !c->finishing && c->out.len == 0 && c->inlen > 0) {
-		size_t used = ops->input(c, c->in, c->inlen, c->inlen == ops->in_max);
+		size_t used;
+
+		c->in_input = true;
+		used = ops->input(c, c->in, c->inlen, c->inlen == ops->in_max);
+		c->in_input = false;
 
 		if (used == 0)
 			break;
@@ -289,6 +293,8 @@ void ctl_conn_hold(struct ctl_conn *c)
 void ctl_conn_release(struct ctl_conn *c)
 {
 	c->held = false;
+	if (c->in_input)
+		return;
 	if (!ctl_conn_flush(c)) {
 		c->finishing = true;
 		strbuf_reset(&c->out);

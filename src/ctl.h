@@ -50,6 +50,7 @@ struct ctl_conn {
 	bool finishing;                 /* close once out is written */
 	bool shut;                      /* FIN sent; its input is drained and dropped */
 	bool held;                      /* input waits (an answer is pending) */
+	bool in_input;                  /* inside ops.input: a release must not recurse */
 	struct timer timer;             /* the deadline */
 	void *ctx;                      /* the endpoint's own state, or NULL */
 	struct ctl_conn *prev, *next;   /* in the server's list */
@@ -73,7 +74,9 @@ void ctl_conn_out(struct ctl_conn *c, const char *data, size_t len);
 /* The answer is being built elsewhere (a reload): read no more input
  * until ctl_conn_release(). */
 void ctl_conn_hold(struct ctl_conn *c);
-/* Goes on with input after a hold (writes what was queued meanwhile). */
+/* Goes on with input after a hold (writes what was queued meanwhile).
+ * From inside ops.input (an answer that came at once) it only lifts the
+ * hold: the loop that called input goes on by itself. */
 void ctl_conn_release(struct ctl_conn *c);
 /* Close once what is queued has been written. */
 void ctl_conn_finish(struct ctl_conn *c);

@@ -265,6 +265,8 @@ static void daemon_reload_begin(struct daemon *d);
 static void daemon_on_loaded(void *arg, struct config *cfg, struct config_errors *errs)
 {
 	struct daemon *d = arg;
+	struct reload_waiter *answer;
+	uint64_t generation;
 	bool ok = false;
 
 	d->job = NULL;
@@ -287,16 +289,21 @@ static void daemon_on_loaded(void *arg, struct config *cfg, struct config_errors
 		log_warnx("reload failed; generation %llu goes on serving",
 			  (unsigned long long)d->gen->number);
 	}
+	generation = d->gen->number;
 	daemon_notify(d, "READY=1\n");
-	daemon_answer_all(&d->waiting, ok, d->gen->number, errs);
-	config_errors_free(errs);
-	/* Asked again meanwhile: the file may have changed since it was read. */
+	/* Those asked for during this load get the next one, which starts
+	 * before anyone is answered: an answer may well bring the next
+	 * request (a stats client's next line), which must wait for a load
+	 * of its own, not take this one's outcome. */
+	answer = d->waiting;
 	d->waiting = d->queued;
 	d->queued = NULL;
 	if (d->again || d->waiting != NULL) {
 		d->again = false;
 		daemon_reload_begin(d);
 	}
+	daemon_answer_all(&answer, ok, generation, errs);
+	config_errors_free(errs);
 }
 
 static void daemon_reload_begin(struct daemon *d)

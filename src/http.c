@@ -203,8 +203,16 @@ const char *http_reason(int status)
  * endpoint's state to a single buffer each way. */
 void http_format_head(struct strbuf *out, int status, const char *content_type, size_t body_len)
 {
+	http_format_head_with(out, status, content_type, body_len, NULL);
+}
+
+void http_format_head_with(struct strbuf *out, int status, const char *content_type,
+			   size_t body_len, const char *headers)
+{
 	strbuf_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
 	if (content_type != NULL)
 		strbuf_printf(out, "Content-Type: %s\r\n", content_type);
+	if (headers != NULL)
+		strbuf_puts(out, headers);
 	strbuf_printf(out, "Content-Length: %zu\r\nConnection: close\r\n\r\n", body_len);
 }

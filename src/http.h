@@ -29,6 +29,10 @@ enum http_parse http_parse_request(const char *buf, size_t len, struct http_requ
 /* Appends "HTTP/1.1 STATUS REASON\r\nContent-Type: ...\r\nContent-Length: N\r\n
  * Connection: close\r\n\r\n". CONTENT_TYPE NULL leaves that line out. */
 void http_format_head(struct strbuf *out, int status, const char *content_type, size_t body_len);
+/* The same with HEADERS (whole "Name: value\r\n" lines, may be NULL) after
+ * Content-Type: "Allow: GET, HEAD\r\n" for a 405. */
+void http_format_head_with(struct strbuf *out, int status, const char *content_type,
+			   size_t body_len, const char *headers);
 
 /* "OK", "Not Found"... for the statuses the endpoint answers with;
  * "Unknown" for any other. */

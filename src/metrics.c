@@ -28,7 +28,9 @@ static void metrics_reply(struct ctl_conn *c, int status, const char *type,
 	struct strbuf head;
 
 	strbuf_init(&head, 1024);
-	http_format_head(&head, status, type, body->len);
+	/* RFC 9110: a 405 names the methods that would work. */
+	http_format_head_with(&head, status, type, body->len,
+			      status == 405 ? "Allow: GET, HEAD\r\n" : NULL);
 	ctl_conn_out(c, head.data, head.len);
 	if (!head_only)
 		ctl_conn_out(c, body->data, body->len);
@@ -36,13 +38,14 @@ static void metrics_reply(struct ctl_conn *c, int status, const char *type,
 	ctl_conn_finish(c);
 }
 
-static void metrics_error(struct ctl_conn *c, int status, const char *text)
+/* HEAD_ONLY: the request was HEAD, whose answer never has a body. */
+static void metrics_error(struct ctl_conn *c, int status, const char *text, bool head_only)
 {
 	struct strbuf body;
 
 	strbuf_init(&body, 256);
 	strbuf_printf(&body, "%s\n", text);
-	metrics_reply(c, status, METRICS_PLAIN, &body, false);
+	metrics_reply(c, status, METRICS_PLAIN, &body, head_only);
 	strbuf_free(&body);
 }
 
@@ -56,15 +59,15 @@ static void metrics_serve(struct ctl_conn *c, const struct http_request *req)
 	struct strbuf body;
 
 	if (!head && strcmp(req->method, "GET") != 0) {
-		metrics_error(c, 405, "only GET and HEAD");
+		metrics_error(c, 405, "only GET and HEAD", false);
 		return;
 	}
 	if (!prom && strcmp(req->path, "/stats") != 0) {
-		metrics_error(c, 404, "not found: try /metrics or /stats");
+		metrics_error(c, 404, "not found: try /metrics or /stats", head);
 		return;
 	}
 	if (daemon_snapshot(d, &snap, &rows) < 0) {
-		metrics_error(c, 500, "out of memory");
+		metrics_error(c, 500, "out of memory", head);
 		return;
 	}
 	strbuf_init(&body, METRICS_OUT_MAX);
@@ -74,7 +77,7 @@ static void metrics_serve(struct ctl_conn *c, const struct http_request *req)
 		stats_format_json(&body, snap.rows, snap.nrows);
 	free(rows);
 	if (body.overflow)
-		metrics_error(c, 500, "answer too large");
+		metrics_error(c, 500, "answer too large", head);
 	else
 		metrics_reply(c, 200, prom ? METRICS_TEXT : METRICS_JSON, &body, head);
 	strbuf_free(&body);
@@ -88,10 +91,10 @@ static size_t metrics_input(struct ctl_conn *c, const char *data, size_t len, bo
 	case HTTP_PARSE_INCOMPLETE:
 		if (!full)
 			return 0;
-		metrics_error(c, 413, "request too large");
+		metrics_error(c, 413, "request too large", false);
 		return len;
 	case HTTP_PARSE_BAD:
-		metrics_error(c, 400, "bad request");
+		metrics_error(c, 400, "bad request", false);
 		return len;
 	case HTTP_PARSE_DONE:
 		metrics_serve(c, &req);
@@ -102,7 +105,7 @@ static size_t metrics_input(struct ctl_conn *c, const char *data, size_t len, bo
 
 static void metrics_timeout(struct ctl_conn *c)
 {
-	metrics_error(c, 408, "request timeout");
+	metrics_error(c, 408, "request timeout", false);
 }
 
 static const struct ctl_ops metrics_ops = {

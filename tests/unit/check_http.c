@@ -260,6 +260,18 @@ START_TEST(response_heads)
 }
 END_TEST
 
+START_TEST(response_head_with_extra_headers)
+{
+	struct strbuf b;
+
+	strbuf_init(&b, 4096);
+	http_format_head_with(&b, 405, "text/plain", 3, "Allow: GET, HEAD\r\n");
+	ck_assert_str_eq(b.data, "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\n"
+			 "Allow: GET, HEAD\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
+	strbuf_free(&b);
+}
+END_TEST
+
 START_TEST(reason_phrases)
 {
 	ck_assert_str_eq(http_reason(200), "OK");
@@ -292,6 +304,7 @@ int main(void)
 	tcase_add_test(tc, bad_is_seen_before_the_end);
 	tcase_add_test(tc, header_values_are_free_text);
 	tcase_add_test(tc, response_heads);
+	tcase_add_test(tc, response_head_with_extra_headers);
 	tcase_add_test(tc, reason_phrases);
 	suite_add_tcase(s, tc);
 	return check_run(s);
