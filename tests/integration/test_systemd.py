@@ -199,3 +199,224 @@ def test_make_install_produces_a_working_hardened_unit(tmp_path):
                   r.stdout + r.stderr)
     assert m, r.stdout + r.stderr
     assert float(m.group(1)) <= 2.0, r.stdout
+
+
+# --- sd_notify seen the way systemd sees it: with the sender's credentials ---
+
+import struct  # noqa: E402
+import time  # noqa: E402
+
+from conftest import parse_info, recv_exactly, stats_query  # noqa: E402
+
+UCRED = struct.Struct("3i")     # struct ucred: pid, uid, gid
+
+
+class Notifications:
+    """A datagram NOTIFY_SOCKET with SO_PASSCRED, as systemd's: each
+    message comes with the sending process's pid, which must be PID's."""
+
+    def __init__(self, tmp_path, name="notify-cred.sock"):
+        self.path = os.path.join(str(tmp_path), name)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.bind(self.path)
+        self.pid = None
+        self.seen = []          # every message read, as dicts, in order
+
+    def recv(self, timeout):
+        self.sock.settimeout(max(timeout, 0.001))
+        msg, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(UCRED.size))
+        pid = None
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid, _, _ = UCRED.unpack(data[:UCRED.size])
+        assert pid is not None, f"no credentials with {msg!r}"
+        assert pid == self.pid, f"{msg!r} sent by pid {pid}, not the daemon's {self.pid}"
+        text = msg.decode()
+        fields = dict(line.split("=", 1) for line in text.split("\n") if "=" in line)
+        self.seen.append(fields)
+        return fields
+
+    def until(self, match, timeout=TIMEOUT, what=None):
+        """Reads until MATCH(fields) (or fields having the assignment MATCH,
+        e.g. "READY=1"); returns that message and those read before it."""
+        if isinstance(match, str):
+            key, value = match.split("=", 1)
+            want = match
+            match = lambda f: f.get(key) == value  # noqa: E731
+        else:
+            want = what or "a matching notification"
+        deadline = time.monotonic() + timeout
+        before = []
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                fields = self.recv(left)
+            except socket.timeout:
+                raise AssertionError(f"no {want} within {timeout}s; got {before!r}")
+            if match(fields):
+                return fields, before
+            before.append(fields)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def notifications(tmp_path, monkeypatch):
+    # The daemon must see only the watchdog settings a test gives it.
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    n = Notifications(tmp_path)
+    yield n
+    n.close()
+
+
+def echo_once(port, payload=b"ping"):
+    s = connect(port)
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    assert recv_all(s) == payload
+    s.close()
+
+
+def reload_round(n, trigger):
+    """TRIGGER() starts a reload; returns the READY=1 that ends it after
+    checking RELOADING=1 came first and nothing said READY=1 before."""
+    trigger()
+    ready, before = n.until("READY=1")
+    reloading = [i for i, f in enumerate(before) if f.get("RELOADING") == "1"]
+    assert len(reloading) == 1, before
+    assert "STOPPING" not in ready and "RELOADING" not in ready, ready
+    assert "STATUS" in ready, ready
+    return ready
+
+
+def test_sd_notify_reload_rounds_and_stop_all_come_from_the_daemon_pid(
+        tmp_path, netpolld, servers, notifications):
+    n = notifications
+    echo = servers()
+    port = free_port()
+    sock = os.path.join(str(tmp_path), "stats.sock")
+    good = conf_text(f"127.0.0.1:{port}", echo.address, global_={"stats_socket": f'"{sock}"'})
+    d = netpolld(good, env={"NOTIFY_SOCKET": n.path}, wait_ready=False)
+    n.pid = d.pid
+    ready, _ = n.until("READY=1")
+    assert re.search(r"\bgeneration 0\b", ready.get("STATUS", "")), ready
+    echo_once(port)
+
+    # SIGHUP, valid file: RELOADING=1, then READY=1 once generation 1 serves.
+    ready = reload_round(n, lambda: d.signal(signal.SIGHUP))
+    assert re.search(r"\bgeneration 1\b", ready["STATUS"]), ready
+    info = parse_info(stats_query(sock, "show info")[0])
+    assert (info["generation"], info["last_reload"]) == ("1", "ok"), info
+    echo_once(port)
+
+    # SIGHUP, broken file: the same round; generation 1 goes on.
+    with open(d.config_path, "w") as f:
+        f.write("global = { bogus = 1; };\n")
+    ready = reload_round(n, lambda: d.signal(signal.SIGHUP))
+    assert re.search(r"\bgeneration 1\b", ready["STATUS"]), ready
+    info = parse_info(stats_query(sock, "show info")[0])
+    assert info["generation"] == "1" and info["last_reload"].startswith("failed"), info
+    echo_once(port)
+
+    # The `reload` command: broken, then valid again.
+    answers = []
+    ready = reload_round(n, lambda: answers.append(stats_query(sock, "reload")[0]))
+    assert answers[-1].startswith("error: reload failed"), answers
+    assert re.search(r"\bgeneration 1\b", ready["STATUS"]), ready
+    with open(d.config_path, "w") as f:
+        f.write(good)
+    ready = reload_round(n, lambda: answers.append(stats_query(sock, "reload")[0]))
+    assert answers[-1] == "ok: generation 2\n", answers
+    assert re.search(r"\bgeneration 2\b", ready["STATUS"]), ready
+    echo_once(port)
+
+    d.signal(signal.SIGTERM)
+    n.until("STOPPING=1")
+    assert d.wait_exit() == 0
+    assert sum(f.get("READY") == "1" for f in n.seen) == 5, n.seen
+    assert sum(f.get("RELOADING") == "1" for f in n.seen) == 4, n.seen
+
+
+def test_sd_notify_watchdog_pings_come_from_the_reactor_when_watchdog_usec_is_set(
+        tmp_path, netpolld, servers, notifications):
+    n = notifications
+    echo = servers()
+    port = free_port()
+    # WATCHDOG_PID is unknown before the spawn; without it the watchdog
+    # is for whoever reads WATCHDOG_USEC (sd_watchdog_enabled).
+    d = netpolld(conf_text(f"127.0.0.1:{port}", echo.address),
+                 env={"NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "400000"}, wait_ready=False)
+    n.pid = d.pid
+    n.until("READY=1")
+    for _ in range(3):
+        n.until("WATCHDOG=1")
+    echo_once(port)
+    n.until("WATCHDOG=1")       # still pinging after serving
+    d.signal(signal.SIGTERM)
+    n.until("STOPPING=1")
+    assert d.wait_exit() == 0
+
+
+@pytest.mark.parametrize("watchdog", ["unset", "another pid"])
+def test_sd_notify_no_watchdog_pings_unless_asked_for_this_pid(
+        tmp_path, netpolld, servers, notifications, watchdog):
+    """Bounded by the daemon's own STATUS= refreshes (every 2 s when the
+    count changed): two of them take longer than many 400 ms watchdog
+    periods, and not one WATCHDOG=1 may come meanwhile."""
+    n = notifications
+    echo = servers()
+    port = free_port()
+    env = {"NOTIFY_SOCKET": n.path}
+    if watchdog == "another pid":
+        env.update({"WATCHDOG_USEC": "400000", "WATCHDOG_PID": str(os.getpid())})
+    d = netpolld(conf_text(f"127.0.0.1:{port}", echo.address), env=env, wait_ready=False)
+    n.pid = d.pid
+    n.until("READY=1")
+    s = connect(port)
+    s.sendall(b"held")
+    assert s.recv(4) == b"held"
+    status = lambda rx: lambda f: re.match(rx, f.get("STATUS", "")) is not None  # noqa: E731
+    n.until(status(r"1 connections\b"), what="STATUS= with 1 connection")
+    s.close()
+    n.until(status(r"0 connections, 1 total\b"), what="STATUS= with 0 connections")
+    assert not [f for f in n.seen if "WATCHDOG" in f], n.seen
+    d.signal(signal.SIGTERM)
+    n.until("STOPPING=1")
+    assert d.wait_exit() == 0
+    assert not [f for f in n.seen if "WATCHDOG" in f], n.seen
+
+
+def test_sd_notify_status_shows_live_connection_counts(
+        tmp_path, netpolld, servers, notifications):
+    n = notifications
+    echo = servers()
+    port = free_port()
+    d = netpolld(conf_text(f"127.0.0.1:{port}", echo.address),
+                 env={"NOTIFY_SOCKET": n.path}, wait_ready=False)
+    n.pid = d.pid
+    ready, _ = n.until("READY=1")
+    assert re.match(r"0 connections, 0 total\b", ready["STATUS"]), ready
+    held = []
+    try:
+        for i in range(3):
+            s = connect(port)
+            s.sendall(b"held %d" % i)
+            assert recv_exactly(s, 6) == b"held %d" % i
+            held.append(s)
+        n.until(lambda f: re.match(r"3 connections, 3 total\b", f.get("STATUS", "")),
+                what="STATUS= with 3 open connections")
+        held.pop().close()
+        n.until(lambda f: re.match(r"2 connections, 3 total\b", f.get("STATUS", "")),
+                what="STATUS= with 2 open connections")
+    finally:
+        for s in held:
+            s.close()
+    n.until(lambda f: re.match(r"0 connections, 3 total\b", f.get("STATUS", "")),
+            what="STATUS= with none open")
+    d.signal(signal.SIGTERM)
+    n.until("STOPPING=1")
+    assert d.wait_exit() == 0
+
