@@ -23,7 +23,7 @@ PYTEST_ARGS ?= -q
 
 # Debian packages: what building needs, and what the tests need on top.
 DEPS_BUILD = gcc make pkg-config libconfig-dev libyaml-dev libsystemd-dev check
-DEPS_TEST  = clang python3 python3-pytest systemd procps
+DEPS_TEST  = clang libclang-rt-14-dev python3 python3-pytest systemd procps
 PKGS       = libconfig yaml-0.1 libsystemd
 
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -55,7 +55,7 @@ UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all run check check-unit check-integration check-asan check-systemd deps deps-build \
-	install uninstall clean
+	install uninstall clean fuzz
 
 all: $(BUILD)/netpolld $(BUILD)/netpollctl
 
@@ -104,6 +104,31 @@ check-asan: deps
 		CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
 		LDFLAGS='-fsanitize=address,undefined' \
 		check-unit check-integration
+
+# libFuzzer targets: tests/fuzz/fuzz_<module>.c is linked with src/<module>.c
+# and src/addr.c alone, so a fuzzer never pulls in the daemon. `make fuzz`
+# runs each for FUZZ_SECONDS with tests/fuzz/<module>.dict on a copy of
+# tests/fuzz/corpus/<module>/ in $(BUILD)/fuzz: what it finds (new inputs,
+# crashes) stays out of the repository.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Isrc
+FUZZ_BIN      = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c src/%.c src/%.h src/addr.c src/addr.h
+	@mkdir -p $(@D)
+	$(call say,FUZZCC,$@) $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< src/$*.c src/addr.c
+
+fuzz: deps
+	$(MAKE) $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do m=$${f##*/fuzz_}; c=$(BUILD)/fuzz/corpus-$$m; \
+		mkdir -p $$c; if [ -d tests/fuzz/corpus/$$m ]; then cp tests/fuzz/corpus/$$m/* $$c/; fi; \
+		dict=; if [ -f tests/fuzz/$$m.dict ]; then dict=-dict=tests/fuzz/$$m.dict; fi; \
+		echo "== $$f ($(FUZZ_SECONDS)s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/fuzz/$$m- $$dict $$c; \
+	done
 
 # The installed units under a real systemd: PID 1 of a container booted
 # with systemd-nspawn from a Debian root cached in /var/cache/netpolld-test
