@@ -1,12 +1,15 @@
-/* backend.c — servers of a backend, their state, and round-robin
- * selection among the usable ones. */
+/* backend.c — servers of a backend, their state (operator's and
+ * health's), and the pick of a server for each new connection. */
 #include "backend.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "log.h"
+
+/* Without active checks, a server marked down by failed connects is given
+ * one trial connection after this long: nothing else could bring it back. */
+#define BACKEND_PASSIVE_RETRY_MS 10000
 
 static const char *const server_admin_names[] = {
 	[COUNTERS_ADMIN_READY] = "UP",
@@ -24,12 +27,16 @@ static struct server *server_new(const struct config_server *cs, const struct ba
 		return NULL;
 	s->refs = 1;
 	s->addr = cs->address.addr;
+	s->max_conns = cs->max_connections;
+	s->slot.weight = cs->weight;
+	s->slot.backup = cs->backup;
 	s->name = strdup(cs->address.text);
 	s->ctr = counters_share(before ? before->ctr : NULL, now_ms);
 	if (s->name == NULL || s->ctr == NULL) {
 		server_unref(s);
 		return NULL;
 	}
+	s->slot.id_hash = balance_hash_name(s->name);
 	return s;
 }
 
@@ -48,13 +55,10 @@ void server_unref(struct server *s)
 	free(s);
 }
 
-bool server_usable(const struct server *s)
-{
-	return s->ctr->admin == COUNTERS_ADMIN_READY;
-}
-
 const char *server_status(const struct server *s)
 {
+	if (s->ctr->admin == COUNTERS_ADMIN_READY && s->ctr->down)
+		return "DOWN";
 	return server_admin_names[s->ctr->admin];
 }
 
@@ -68,6 +72,22 @@ void server_set_admin(struct server *s, const char *backend, enum counters_admin
 	s->ctr->last_change_ms = now_ms;
 }
 
+void server_set_down(struct server *s, const char *backend, bool down, const char *reason,
+		     uint64_t now_ms)
+{
+	struct counters *c = s->ctr;
+
+	c->passes = c->failures = 0;
+	if (c->down == down)
+		return;
+	c->down = down;
+	c->last_change_ms = now_ms;
+	if (down)
+		log_warnx("server %s/%s is DOWN: %s", backend, s->name, reason);
+	else
+		log_info("server %s/%s is UP: %s", backend, s->name, reason);
+}
+
 struct backend *backend_new(const struct config_backend *cb, const struct backend *prev,
 			    uint64_t now_ms)
 {
@@ -78,15 +98,21 @@ struct backend *backend_new(const struct config_backend *cb, const struct backen
 	b->refs = 1;
 	b->connect_timeout_ms = cb->connect_timeout_ms;
 	b->retries = cb->retries;
+	b->algo = cb->balance;
+	b->send_proxy = cb->send_proxy;
+	b->health = cb->health;
 	b->name = strdup(cb->name);
 	b->ctr = counters_share(prev ? prev->ctr : NULL, now_ms);
 	b->servers = calloc(cb->nservers, sizeof(*b->servers));
-	if (b->name == NULL || b->ctr == NULL || b->servers == NULL)
+	b->slots = calloc(cb->nservers, sizeof(*b->slots));
+	if (b->name == NULL || b->ctr == NULL || b->servers == NULL || b->slots == NULL)
 		goto fail;
 	for (; b->nservers < cb->nservers; b->nservers++) {
-		b->servers[b->nservers] = server_new(&cb->servers[b->nservers], prev, now_ms);
-		if (b->servers[b->nservers] == NULL)
+		struct server *s = server_new(&cb->servers[b->nservers], prev, now_ms);
+		if (s == NULL)
 			goto fail;
+		b->servers[b->nservers] = s;
+		b->slots[b->nservers] = &s->slot;
 	}
 	return b;
 fail:
@@ -107,42 +133,81 @@ void backend_unref(struct backend *b)
 	for (size_t i = 0; i < b->nservers; i++)
 		server_unref(b->servers[i]);
 	free(b->servers);
+	free(b->slots);
 	counters_release(b->ctr);
 	free(b->name);
 	free(b);
 }
 
-/* The first usable server at or after index FROM, wrapping; NULL if none. */
-static struct server *backend_usable_from(const struct backend *b, size_t from, size_t *at)
+/* Up for new connections: enabled, and healthy or due a passive trial. */
+static bool backend_server_up(const struct backend *b, const struct server *s, uint64_t now)
 {
-	for (size_t k = 0; k < b->nservers; k++) {
-		size_t i = (from + k) % b->nservers;
-		if (server_usable(b->servers[i])) {
-			*at = i;
-			return b->servers[i];
-		}
+	const struct counters *c = s->ctr;
+
+	if (c->admin != COUNTERS_ADMIN_READY)
+		return false;
+	if (!c->down)
+		return true;
+	return b->checks == NULL && now - c->last_change_ms >= BACKEND_PASSIVE_RETRY_MS &&
+	       now - c->trial_ms >= BACKEND_PASSIVE_RETRY_MS;
+}
+
+/* Refreshes what the algorithm sees; true if some up server is full. */
+static bool backend_refresh(struct backend *b, const struct server *skip, uint64_t now)
+{
+	bool full = false;
+
+	for (size_t i = 0; i < b->nservers; i++) {
+		struct server *s = b->servers[i];
+		bool up = backend_server_up(b, s, now);
+		bool room = s->max_conns == 0 || s->ctr->cur < s->max_conns;
+
+		full |= up && !room;
+		s->slot.eligible = up && room && s != skip;
+		s->slot.conns = s->ctr->cur;
 	}
-	return NULL;
+	return full;
 }
 
-struct server *backend_next_server(struct backend *b)
+/* A retry: the next eligible server after FAILED in configuration order
+ * (primaries while any is eligible), without a turn of the algorithm, so
+ * a dead server does not shift every client's first choice. */
+static ssize_t backend_after(const struct backend *b, const struct server *failed)
 {
-	size_t at;
-	struct server *s = backend_usable_from(b, b->rr_next, &at);
-
-	if (s != NULL)
-		b->rr_next = (at + 1) % b->nservers;
-	return s;
-}
-
-struct server *backend_server_after(struct backend *b, const struct server *failed)
-{
-	size_t at;
+	size_t from = 0;
+	ssize_t backup = -1;
 
 	for (size_t i = 0; i < b->nservers; i++)
 		if (b->servers[i] == failed)
-			return backend_usable_from(b, i + 1, &at);
-	return backend_next_server(b);
+			from = i + 1;
+	for (size_t k = 0; k < b->nservers; k++) {
+		size_t i = (from + k) % b->nservers;
+		const struct balance_slot *slot = &b->servers[i]->slot;
+
+		if (slot->eligible && !slot->backup)
+			return (ssize_t)i;
+		if (slot->eligible && backup < 0)
+			backup = (ssize_t)i;
+	}
+	return backup;
+}
+
+struct server *backend_pick(struct backend *b, const struct addr *client,
+			    const struct server *failed, uint64_t now_ms, enum backend_none *why)
+{
+	bool full = backend_refresh(b, failed, now_ms);
+	ssize_t i = failed == NULL ? balance_pick(b->algo, b->slots, b->nservers, client, &b->bal)
+				   : backend_after(b, failed);
+
+	if (i < 0 && failed != NULL) {
+		/* Nothing else: the failed one again (a single server). */
+		full = backend_refresh(b, NULL, now_ms);
+		i = backend_after(b, failed);
+	}
+	if (i >= 0)
+		return b->servers[i];
+	*why = full ? BACKEND_NONE_FULL : BACKEND_NONE_DOWN;
+	return NULL;
 }
 
 struct server *backend_find_server(const struct backend *b, const char *name)
@@ -153,10 +218,10 @@ struct server *backend_find_server(const struct backend *b, const char *name)
 	return NULL;
 }
 
-const char *backend_status(const struct backend *b)
+const char *backend_status(const struct backend *b, uint64_t now_ms)
 {
 	for (size_t i = 0; i < b->nservers; i++)
-		if (server_usable(b->servers[i]))
+		if (backend_server_up(b, b->servers[i], now_ms))
 			return "UP";
 	return "DOWN";
 }

@@ -173,6 +173,8 @@ void config_free(struct config *cfg)
 		free(l->listen);
 		free(l->name);
 		free(l->backend);
+		free(l->acl.allow);
+		free(l->acl.deny);
 	}
 	free(cfg->listeners);
 	for (size_t i = 0; i < cfg->nbackends; i++) {

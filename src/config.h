@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl.h"
 #include "addr.h"
+#include "balance.h"
 #include "log.h"
 
 /* Defaults when a key is absent (SPEC "Configuration"). */
@@ -22,6 +24,21 @@
 #define CONFIG_BUFFER_SIZE_MIN 1024u
 #define CONFIG_BUFFER_SIZE_MAX (16u * 1024 * 1024)
 #define CONFIG_RETRIES_MAX     100
+#define CONFIG_WEIGHT_MAX      256
+#define CONFIG_CONNECTIONS_MAX 10000000
+
+/* health_check's defaults for the keys it leaves out (SPEC's example). */
+#define CONFIG_DEFAULT_CHECK_INTERVAL_MS 2000u
+#define CONFIG_DEFAULT_CHECK_TIMEOUT_MS  1000u
+#define CONFIG_DEFAULT_CHECK_RISE        2
+#define CONFIG_DEFAULT_CHECK_FALL        3
+
+/* send_proxy: the PROXY protocol header written to servers. */
+enum config_send_proxy {
+	CONFIG_SEND_PROXY_OFF,
+	CONFIG_SEND_PROXY_V1,
+	CONFIG_SEND_PROXY_V2,
+};
 
 struct config_address {
 	char *text;                     /* as written: names the object in logs */
@@ -31,14 +48,30 @@ struct config_address {
 
 struct config_server {
 	struct config_address address;  /* "10.0.0.1:80": the server's name */
+	unsigned weight;                /* 1-256; 0 until folded to the default 1 */
+	size_t max_connections;         /* 0 = no limit */
+	bool backup;                    /* used only while no primary is */
 	int line;                       /* line of the server's entry */
+};
+
+/* Active TCP connect checks of a backend's servers. */
+struct config_health {
+	bool enabled;                   /* health_check was given */
+	uint32_t interval_ms;           /* between two checks of a server */
+	uint32_t timeout_ms;            /* for one check's connect */
+	int rise;                       /* passes in a row that bring a server up */
+	int fall;                       /* failures in a row that take it down */
+	int line;                       /* where it was written */
 };
 
 struct config_backend {
 	char *name;                     /* unique among backends */
 	uint32_t connect_timeout_ms;    /* own value, else defaults, else 5s */
 	int retries;                    /* further servers tried after a failure */
-	struct config_server *servers;  /* at least one */
+	enum balance_algo balance;      /* how the next server is chosen */
+	enum config_send_proxy send_proxy;  /* header written before client bytes */
+	struct config_health health;    /* active checks, if enabled */
+	struct config_server *servers;  /* at least one; addresses unique */
 	size_t nservers;
 	int line;                       /* line of the backend's entry */
 };
@@ -50,6 +83,9 @@ struct config_listener {
 	char *backend;                  /* name as written */
 	size_t backend_index;           /* index into config.backends */
 	uint32_t idle_timeout_ms;       /* own value, else defaults, else 10m */
+	size_t max_connections;         /* 0 = no limit of its own */
+	bool accept_proxy;              /* clients start with a PROXY header */
+	struct acl acl;                 /* allow / deny */
 	int line;                       /* line of the listener's entry */
 };
 
@@ -58,6 +94,7 @@ struct config {
 	enum log_level log_level;       /* global.log_level */
 	bool log_connections;           /* global.log_connections */
 	size_t buffer_size;             /* bytes per direction per connection */
+	size_t max_connections;         /* process-wide; 0 = what the fd limit carries */
 	uint32_t shutdown_timeout_ms;   /* graceful stop bound; 0 = at once */
 	struct config_address stats_socket;    /* global.stats_socket; text NULL = none */
 	struct config_address metrics_listen;  /* global.metrics_listen; text NULL = none */

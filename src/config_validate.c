@@ -316,17 +316,143 @@ static void config_set_backend_ref(struct config_ctx *ctx, const struct config_k
 			 value->u.string);
 }
 
+static void config_set_unsigned(struct config_ctx *ctx, const struct config_key *key,
+				void *obj, const struct config_node *value, const char *label)
+{
+	if (config_check_range(ctx, key, value, label) == 0)
+		*(unsigned *)config_field(obj, key) = (unsigned)value->u.integer;
+}
+
+static void config_set_balance(struct config_ctx *ctx, const struct config_key *key,
+			       void *obj, const struct config_node *value, const char *label)
+{
+	if (balance_algo_parse(value->u.string, config_field(obj, key)) < 0)
+		config_diags_add(&ctx->diags, value->line, label,
+				 "%s: \"%s\": use roundrobin, leastconn, source or random",
+				 key->name, value->u.string);
+}
+
+static void config_set_send_proxy(struct config_ctx *ctx, const struct config_key *key,
+				  void *obj, const struct config_node *value, const char *label)
+{
+	static const char *const names[] = {
+		[CONFIG_SEND_PROXY_OFF] = "off", [CONFIG_SEND_PROXY_V1] = "v1",
+		[CONFIG_SEND_PROXY_V2] = "v2",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(value->u.string, names[i]) == 0) {
+			*(enum config_send_proxy *)config_field(obj, key) = (enum config_send_proxy)i;
+			return;
+		}
+	}
+	config_diags_add(&ctx->diags, value->line, label, "%s: \"%s\": use off, v1 or v2",
+			 key->name, value->u.string);
+}
+
+/* allow / deny: one CIDR or a list of them, into the listener's acl. */
+static void config_set_cidrs(struct config_ctx *ctx, const struct config_key *key, void *obj,
+			     const struct config_node *value, const char *label)
+{
+	struct config_listener *l = obj;
+	bool allow = strcmp(key->name, "allow") == 0;
+	const struct config_node *const *items = &value;
+	struct acl_rule *rules;
+	size_t n = 1, *count = allow ? &l->acl.nallow : &l->acl.ndeny;
+	const char *err;
+
+	if (value->kind == CONFIG_NODE_LIST) {
+		items = (const struct config_node *const *)value->u.list.items;
+		n = value->u.list.count;
+	}
+	l->acl.has_allow |= allow;
+	rules = calloc(n ? n : 1, sizeof(*rules));
+	if (rules == NULL) {
+		ctx->diags.oom = true;
+		return;
+	}
+	*(allow ? &l->acl.allow : &l->acl.deny) = rules;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i]->kind != CONFIG_NODE_STRING)
+			config_diags_add(&ctx->diags, items[i]->line, label,
+					 "%s[%zu]: expected a string, got %s", key->name, i,
+					 config_tree_kind_name(items[i]->kind));
+		else if (acl_parse(items[i]->u.string, &rules[(*count)], &err) < 0)
+			config_diags_add(&ctx->diags, items[i]->line, label, "%s[%zu] \"%s\": %s",
+					 key->name, i, items[i]->u.string, err);
+		else
+			(*count)++;
+	}
+}
+
+static const struct config_key config_health_keys[] = {
+	{ "interval", CONFIG_SHAPE_DURATION, false, config_set_duration,
+	  offsetof(struct config_health, interval_ms), 1, UINT32_MAX },
+	{ "timeout", CONFIG_SHAPE_DURATION, false, config_set_duration,
+	  offsetof(struct config_health, timeout_ms), 1, UINT32_MAX },
+	{ "rise", CONFIG_SHAPE_INT, false, config_set_int,
+	  offsetof(struct config_health, rise), 1, 100 },
+	{ "fall", CONFIG_SHAPE_INT, false, config_set_int,
+	  offsetof(struct config_health, fall), 1, 100 },
+	{ NULL },
+};
+
+static void config_set_health(struct config_ctx *ctx, const struct config_key *key, void *obj,
+			      const struct config_node *value, const char *label)
+{
+	struct config_health *h = config_field(obj, key);
+	char sub[CONFIG_LABEL_MAX];
+
+	h->enabled = true;
+	h->line = value->line;
+	h->interval_ms = CONFIG_DEFAULT_CHECK_INTERVAL_MS;
+	h->timeout_ms = CONFIG_DEFAULT_CHECK_TIMEOUT_MS;
+	h->rise = CONFIG_DEFAULT_CHECK_RISE;
+	h->fall = CONFIG_DEFAULT_CHECK_FALL;
+	snprintf(sub, sizeof(sub), "%s: health_check", label);
+	config_walk(ctx, value, config_health_keys, h, sub);
+	if (h->timeout_ms > h->interval_ms)
+		config_diags_add(&ctx->diags, value->line, sub,
+				 "timeout (%u ms) must not exceed interval (%u ms)", h->timeout_ms,
+				 h->interval_ms);
+}
+
+/* BACKEND/ADDR names a server in commands and metrics: one per address. */
+static void config_check_servers_unique(struct config_ctx *ctx, const struct config_backend *b,
+					const char *label)
+{
+	for (size_t i = 0; i < b->nservers; i++) {
+		const char *a = b->servers[i].address.text;
+		for (size_t j = 0; a != NULL && j < i; j++) {
+			const char *other = b->servers[j].address.text;
+			if (other != NULL && strcmp(a, other) == 0) {
+				config_diags_add(&ctx->diags, b->servers[i].line, label,
+						 "servers[%zu]: address \"%s\" already used by servers[%zu]",
+						 i, a, j);
+				break;
+			}
+		}
+	}
+}
+
 static void config_init_server(void *obj, int line)
 {
 	struct config_server *s = obj;
 
 	s->line = line;
+	s->weight = 1;
 }
 
 static const struct config_key config_server_keys[] = {
 	/* name, shape, required, setter, field, min, max */
 	{ "address", CONFIG_SHAPE_STRING, true, config_set_address,
 	  offsetof(struct config_server, address), 0, 0 },
+	{ "weight", CONFIG_SHAPE_INT, false, config_set_unsigned,
+	  offsetof(struct config_server, weight), 1, CONFIG_WEIGHT_MAX },
+	{ "max_connections", CONFIG_SHAPE_INT, false, config_set_size,
+	  offsetof(struct config_server, max_connections), 0, CONFIG_CONNECTIONS_MAX },
+	{ "backup", CONFIG_SHAPE_BOOL, false, config_set_bool,
+	  offsetof(struct config_server, backup), 0, 0 },
 	{ NULL },
 };
 
@@ -347,6 +473,7 @@ static void config_set_servers(struct config_ctx *ctx, const struct config_key *
 	}
 	b->servers = calloc(value->u.list.count, sizeof(*b->servers));
 	config_read_list(ctx, &config_servers, value, label, b->servers, &b->nservers);
+	config_check_servers_unique(ctx, b, label);
 }
 
 /* A path, as the SPEC writes it ("/run/netpolld/stats.sock"): stored as
@@ -385,6 +512,8 @@ static const struct config_key config_global_keys[] = {
 	  offsetof(struct config, stats_socket), 0, 0 },
 	{ "metrics_listen", CONFIG_SHAPE_STRING, false, config_set_address,
 	  offsetof(struct config, metrics_listen), 0, 0 },
+	{ "max_connections", CONFIG_SHAPE_INT, false, config_set_size,
+	  offsetof(struct config, max_connections), 1, CONFIG_CONNECTIONS_MAX },
 	{ NULL },
 };
 
@@ -405,6 +534,12 @@ static const struct config_key config_listener_keys[] = {
 	{ "backend", CONFIG_SHAPE_STRING, true, config_set_backend_ref, 0, 0, 0 },
 	{ "idle_timeout", CONFIG_SHAPE_DURATION, false, config_set_duration,
 	  offsetof(struct config_listener, idle_timeout_ms), 1, UINT32_MAX },
+	{ "max_connections", CONFIG_SHAPE_INT, false, config_set_size,
+	  offsetof(struct config_listener, max_connections), 0, CONFIG_CONNECTIONS_MAX },
+	{ "accept_proxy", CONFIG_SHAPE_BOOL, false, config_set_bool,
+	  offsetof(struct config_listener, accept_proxy), 0, 0 },
+	{ "allow", CONFIG_SHAPE_STRINGS, false, config_set_cidrs, 0, 0, 0 },
+	{ "deny", CONFIG_SHAPE_STRINGS, false, config_set_cidrs, 0, 0, 0 },
 	{ NULL },
 };
 
@@ -415,6 +550,12 @@ static const struct config_key config_backend_keys[] = {
 	  offsetof(struct config_backend, connect_timeout_ms), 1, UINT32_MAX },
 	{ "retries", CONFIG_SHAPE_INT, false, config_set_int,
 	  offsetof(struct config_backend, retries), 0, CONFIG_RETRIES_MAX },
+	{ "balance", CONFIG_SHAPE_STRING, false, config_set_balance,
+	  offsetof(struct config_backend, balance), 0, 0 },
+	{ "send_proxy", CONFIG_SHAPE_STRING, false, config_set_send_proxy,
+	  offsetof(struct config_backend, send_proxy), 0, 0 },
+	{ "health_check", CONFIG_SHAPE_GROUP, false, config_set_health,
+	  offsetof(struct config_backend, health), 0, 0 },
 	{ "servers", CONFIG_SHAPE_GROUPS, true, config_set_servers, 0, 0, 0 },
 	{ NULL },
 };

@@ -12,6 +12,7 @@ struct counters *counters_new(uint64_t now_ms)
 	c->refs = 1;
 	c->admin = COUNTERS_ADMIN_READY;
 	c->last_change_ms = now_ms;
+	c->check = "-";
 	return c;
 }
 

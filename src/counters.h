@@ -8,6 +8,7 @@
 #ifndef NETPOLLD_COUNTERS_H
 #define NETPOLLD_COUNTERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Operator state of a server (`server enable|disable|drain`). */
@@ -30,6 +31,13 @@ struct counters {
 	uint64_t retries;               /* connects retried elsewhere after failing here */
 	enum counters_admin admin;      /* servers only */
 	uint64_t last_change_ms;        /* status changed at (reactor clock) */
+	/* Health of a server, kept across reloads like its counters. */
+	bool down;                      /* failed its checks, or its connects */
+	unsigned passes;                /* checks passed in a row while down */
+	unsigned failures;              /* checks or connects failed in a row while up */
+	const char *check;              /* last check's result (static text); "-": none yet */
+	uint64_t trial_ms;              /* down without checks: last trial connect failed at */
+	void *owner;                    /* listeners: the one accepting now (full-pause wake-up) */
 };
 
 /* A zeroed block with one reference, or NULL if memory ran out. */

@@ -134,6 +134,8 @@ void daemon_destroy(struct daemon *d)
 	ctl_server_close(d->metrics);
 	d->waiting = d->queued = NULL;  /* their clients are gone with stats */
 	session_close_all(&d->rt);
+	if (d->gen != NULL)
+		generation_stop_checks(d->gen);
 	generation_free(d->gen);
 	reactor_timer_cancel(d->reactor, &d->watchdog_timer);
 	reactor_timer_cancel(d->reactor, &d->status_timer);
@@ -148,10 +150,12 @@ static void daemon_log_errors(const struct config_errors *errs)
 		log_errorx("%s", errs->msgs[i]);
 }
 
-/* Descriptors that are not connections': listening and control sockets. */
+/* Descriptors that are not connections': listening and control sockets,
+ * and one per server under active checks. */
 static size_t daemon_reserved_fds(const struct daemon *d, const struct generation *g)
 {
-	return generation_nsockets(g) + ctl_server_fds(d->stats) + ctl_server_fds(d->metrics);
+	return generation_nsockets(g) + generation_nchecks(g) + ctl_server_fds(d->stats) +
+	       ctl_server_fds(d->metrics);
 }
 
 static int daemon_open_control(struct daemon *d, const struct config *cfg)
@@ -185,7 +189,9 @@ int daemon_start(struct daemon *d)
 	activation_fini(&act);
 	if (rc < 0 || daemon_open_control(d, d->gen->cfg) < 0)
 		return -1;
-	runtime_set_budget(&d->rt, daemon_reserved_fds(d, d->gen), true);
+	runtime_set_budget(&d->rt, daemon_reserved_fds(d, d->gen), d->gen->cfg->max_connections,
+			   true);
+	generation_start_checks(d->gen);
 	d->watchdog_ms = sdnotify_watchdog_ms();
 	if (d->watchdog_ms > 0)
 		daemon_on_watchdog(d);
@@ -253,10 +259,14 @@ static int daemon_swap(struct daemon *d, struct config *cfg, struct config_error
 	if (generation_commit(g, old, !d->rt.accept_paused) < 0)
 		log_warnx("reload: generation %llu: a listener cannot be watched",
 			  (unsigned long long)g->number);
+	/* Checks run for the generation serving: the old one's stop, the new
+	 * one's start from the health state they share. */
+	generation_stop_checks(old);
+	generation_start_checks(g);
 	d->gen = g;
 	generation_free(old);
 	daemon_apply_settings(d, g->cfg);
-	runtime_set_budget(&d->rt, daemon_reserved_fds(d, g), false);
+	runtime_set_budget(&d->rt, daemon_reserved_fds(d, g), g->cfg->max_connections, false);
 	return 0;
 }
 
@@ -439,22 +449,24 @@ int daemon_snapshot(const struct daemon *d, struct stats_snapshot *snap,
 	daemon_info(d, &snap->info, now);
 	for (size_t i = 0; i < g->nlisteners; i++) {
 		const struct listener *l = g->listeners[i];
-		daemon_row(&r[n++], STATS_LISTENER, l->name, l->backend->name, listener_status(l),
+		daemon_row(&r[n], STATS_LISTENER, l->name, l->backend->name, listener_status(l),
 			   l->ctr, now);
+		r[n++].limit = l->max_conns;
 	}
 	for (size_t i = 0; i < g->nbackends; i++) {
 		const struct backend *b = g->backends[i];
 		struct stats_row *br = &r[n++];
 
-		daemon_row(br, STATS_BACKEND, b->name, "", backend_status(b), b->ctr, now);
+		daemon_row(br, STATS_BACKEND, b->name, "", backend_status(b, now), b->ctr, now);
 		br->weight = 0;
 		for (size_t j = 0; j < b->nservers; j++) {
 			const struct server *s = b->servers[j];
 			struct stats_row *sr = &r[n++];
 
 			daemon_row(sr, STATS_SERVER, s->name, b->name, server_status(s), s->ctr, now);
-			sr->health = "-";
-			sr->weight = 1;
+			sr->health = s->ctr->check;
+			sr->weight = s->slot.weight;
+			sr->limit = s->max_conns;
 			br->weight += sr->weight;
 		}
 	}

@@ -10,6 +10,7 @@
 #include "activation.h"
 #include "backend.h"
 #include "config.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "net.h"
@@ -225,5 +226,29 @@ size_t generation_nsockets(const struct generation *g)
 
 	for (size_t i = 0; i < g->nlisteners; i++)
 		n += g->listeners[i]->nsocks;
+	return n;
+}
+
+void generation_start_checks(struct generation *g)
+{
+	for (size_t i = 0; i < g->nbackends; i++)
+		if (health_start(g->backends[i], g->rt->reactor) < 0)
+			log_warnx("backend %s: no memory for health checks; passive marking only",
+				  g->backends[i]->name);
+}
+
+void generation_stop_checks(struct generation *g)
+{
+	for (size_t i = 0; i < g->nbackends; i++)
+		health_stop(g->backends[i], g->rt->reactor);
+}
+
+size_t generation_nchecks(const struct generation *g)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->nbackends; i++)
+		if (g->backends[i]->health.enabled)
+			n += g->backends[i]->nservers;
 	return n;
 }

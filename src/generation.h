@@ -48,6 +48,11 @@ int generation_commit(struct generation *g, struct generation *prev, bool accept
 void generation_set_accepting(struct generation *g, bool on);
 /* Closes every listening socket (the graceful stop). */
 void generation_close(struct generation *g);
+/* Active health checks of G's backends on, or off. */
+void generation_start_checks(struct generation *g);
+void generation_stop_checks(struct generation *g);
+/* Servers under active checks (a descriptor each while checked). */
+size_t generation_nchecks(const struct generation *g);
 /* Listening sockets G holds, for the descriptor budget. */
 size_t generation_nsockets(const struct generation *g);
 struct backend *generation_find_backend(const struct generation *g, const char *name);

@@ -19,6 +19,23 @@
  * few enough that established sessions are not starved by a flood. */
 #define LISTENER_ACCEPT_BATCH 64
 
+/* Sessions check the rules after the generation (and its configuration)
+ * may be gone: a PROXY header can come late. */
+static int listener_copy_acl(struct acl *to, const struct acl *from)
+{
+	*to = *from;
+	to->allow = to->deny = NULL;
+	if (from->nallow > 0 && (to->allow = malloc(from->nallow * sizeof(*to->allow))) == NULL)
+		return -1;
+	if (from->ndeny > 0 && (to->deny = malloc(from->ndeny * sizeof(*to->deny))) == NULL)
+		return -1;
+	if (from->nallow > 0)
+		memcpy(to->allow, from->allow, from->nallow * sizeof(*to->allow));
+	if (from->ndeny > 0)
+		memcpy(to->deny, from->deny, from->ndeny * sizeof(*to->deny));
+	return 0;
+}
+
 struct listener *listener_new(const struct config_listener *cl, struct backend *b,
 			      const struct listener *prev, struct runtime *rt)
 {
@@ -30,10 +47,13 @@ struct listener *listener_new(const struct config_listener *cl, struct backend *
 	l->rt = rt;
 	l->backend = backend_ref(b);
 	l->idle_timeout_ms = cl->idle_timeout_ms;
+	l->max_conns = cl->max_connections;
+	l->accept_proxy = cl->accept_proxy;
 	l->name = strdup(cl->name);
 	l->ctr = counters_share(prev ? prev->ctr : NULL, reactor_now(rt->reactor));
 	l->socks = calloc(cl->nlisten, sizeof(*l->socks));
-	if (l->name == NULL || l->ctr == NULL || l->socks == NULL) {
+	if (l->name == NULL || l->ctr == NULL || l->socks == NULL ||
+	    listener_copy_acl(&l->acl, &cl->acl) < 0) {
 		listener_unref(l);
 		return NULL;
 	}
@@ -52,7 +72,11 @@ void listener_unref(struct listener *l)
 	if (l == NULL || --l->refs > 0)
 		return;
 	listener_close(l);
+	if (l->ctr != NULL && l->ctr->owner == l)
+		l->ctr->owner = NULL;
 	free(l->socks);
+	free(l->acl.allow);
+	free(l->acl.deny);
 	backend_unref(l->backend);
 	counters_release(l->ctr);
 	free(l->name);
@@ -111,6 +135,16 @@ struct listen_sock *listener_find_socket(const struct listener *l, const struct 
 	return NULL;
 }
 
+/* Watches the sockets L owns for what the runtime and its limit allow. */
+static void listener_apply(struct listener *l)
+{
+	unsigned mask = l->accepting && !l->full ? REACTOR_READ : 0;
+
+	for (size_t i = 0; i < l->nsocks; i++)
+		if (l->socks[i] != NULL && l->socks[i]->owner == l)
+			reactor_set(l->rt->reactor, l->socks[i]->fd, mask);
+}
+
 static void listener_on_accept(struct reactor *r, int fd, unsigned events, void *arg)
 {
 	struct listen_sock *ls = arg;
@@ -120,8 +154,16 @@ static void listener_on_accept(struct reactor *r, int fd, unsigned events, void 
 	(void)events;
 	for (int i = 0; i < LISTENER_ACCEPT_BATCH && runtime_can_accept(l->rt); i++) {
 		struct addr peer;
-		int cfd = net_accept(fd, &peer);
+		int cfd;
 
+		if (l->max_conns > 0 && l->ctr->cur >= l->max_conns) {
+			/* Its own limit: the rest wait in the backlog, and the
+			 * listener leaves the poller until one of its closes. */
+			l->full = true;
+			listener_apply(l);
+			return;
+		}
+		cfd = net_accept(fd, &peer);
 		if (cfd < 0) {
 			switch (errno) {
 			case EAGAIN:
@@ -175,6 +217,9 @@ int listener_take(struct listener *l, bool accepting)
 			reactor_share(r, ls->fd);
 		}
 	}
+	l->ctr->owner = l;
+	/* A successor at its predecessor's limit starts full. */
+	l->full = l->max_conns > 0 && l->ctr->cur >= l->max_conns;
 	listener_set_accepting(l, accepting);
 	return 0;
 }
@@ -198,14 +243,24 @@ void listener_close(struct listener *l)
 
 void listener_set_accepting(struct listener *l, bool on)
 {
-	for (size_t i = 0; i < l->nsocks; i++)
-		if (l->socks[i] != NULL && l->socks[i]->owner == l)
-			reactor_set(l->rt->reactor, l->socks[i]->fd, on ? REACTOR_READ : 0);
+	l->accepting = on;
+	listener_apply(l);
+}
+
+void listener_conn_closed(const struct listener *l)
+{
+	struct listener *now = l->ctr->owner;
+
+	/* Only a full listener changes anything: no system call otherwise. */
+	if (now != NULL && now->full && now->ctr->cur < now->max_conns) {
+		now->full = false;
+		listener_apply(now);
+	}
 }
 
 const char *listener_status(const struct listener *l)
 {
 	if (l->rt->stopping)
 		return "STOPPED";
-	return l->rt->accept_paused ? "FULL" : "OPEN";
+	return l->rt->accept_paused || l->full ? "FULL" : "OPEN";
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl.h"
 #include "addr.h"
 #include "counters.h"
 
@@ -34,6 +35,11 @@ struct listener {
 	struct runtime *rt;             /* what its sessions run on */
 	struct backend *backend;        /* where its sessions go (a reference) */
 	uint32_t idle_timeout_ms;       /* for its sessions */
+	size_t max_conns;               /* max_connections; 0 = none of its own */
+	bool accept_proxy;              /* clients start with a PROXY header */
+	struct acl acl;                 /* allow / deny (owned copies of the rules) */
+	bool accepting;                 /* what the runtime wants (not paused) */
+	bool full;                      /* at max_conns: out of the poller until one closes */
 	struct listen_sock **socks;     /* one per listen address; NULL once handed on */
 	size_t nsocks;
 	struct counters *ctr;           /* shared with a same-named predecessor */
@@ -65,8 +71,12 @@ int listener_take(struct listener *l, bool accepting);
 /* Closes what L owns (a failed reload's new sockets, a removed or
  * stopped listener): from here on its addresses refuse connections. */
 void listener_close(struct listener *l);
-/* Accepting on or off, without giving up the sockets. */
+/* Accepting on or off as the runtime wants, without giving up the
+ * sockets (a listener at its own limit stays off until one closes). */
 void listener_set_accepting(struct listener *l, bool on);
+/* One of L's connections ended: the listener now accepting under L's
+ * name (L itself, or its successor after a reload) may take one more. */
+void listener_conn_closed(const struct listener *l);
 /* OPEN, FULL (accepts paused) or STOPPED. */
 const char *listener_status(const struct listener *l);
 

@@ -67,19 +67,24 @@ void runtime_fini(struct runtime *rt)
 /* Every connection costs two descriptors (client and server). Accepting
  * beyond what the open-file limit can carry would only mean accepting a
  * client and then dropping it for want of a server socket. */
-void runtime_set_budget(struct runtime *rt, size_t reserved, bool loud)
+void runtime_set_budget(struct runtime *rt, size_t reserved, size_t wanted, bool loud)
 {
-	size_t reserve = RUNTIME_FD_RESERVE + reserved;
+	size_t reserve = RUNTIME_FD_RESERVE + reserved, carried = SIZE_MAX;
 	struct rlimit rl;
+	bool limited = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) {
-		rt->max_conns = SIZE_MAX;
-		return;
-	}
-	rt->max_conns = rl.rlim_cur > reserve + 2 ? (size_t)(rl.rlim_cur - reserve) / 2 : 1;
-	if (loud)
+	if (limited)
+		carried = rl.rlim_cur > reserve + 2 ? (size_t)(rl.rlim_cur - reserve) / 2 : 1;
+	rt->max_conns = wanted != 0 && wanted < carried ? wanted : carried;
+	if (wanted > carried)
+		log_warnx("max_connections %zu is more than the open-file limit %llu carries; "
+			  "using %zu", wanted, (unsigned long long)rl.rlim_cur, carried);
+	else if (loud && limited)
 		log_info("connection limit %zu (open-file limit %llu)", rt->max_conns,
 			 (unsigned long long)rl.rlim_cur);
+	/* A lower limit than the connections open: no new ones until below. */
+	if (rt->nconns >= rt->max_conns)
+		runtime_pause_accept(rt, 0);
 }
 
 bool runtime_can_accept(struct runtime *rt)

@@ -54,9 +54,10 @@ void runtime_init(struct runtime *rt, struct reactor *r, size_t buffer_size,
 		  const struct runtime_callbacks *cb);
 void runtime_fini(struct runtime *rt);
 /* Sizes the connection budget from RLIMIT_NOFILE, keeping RESERVED
- * descriptors (listening and control sockets) out of it. Logs it once
- * (at start) if LOUD. */
-void runtime_set_budget(struct runtime *rt, size_t reserved, bool loud);
+ * descriptors (listening and control sockets, checks) out of it, and at
+ * most WANTED (global.max_connections; 0 = what the limit carries).
+ * Logs it if LOUD (at start). */
+void runtime_set_budget(struct runtime *rt, size_t reserved, size_t wanted, bool loud);
 /* Whether a listener may accept one more client now; at the budget it
  * pauses every listener until a connection closes. */
 bool runtime_can_accept(struct runtime *rt);

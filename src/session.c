@@ -1,6 +1,8 @@
 /* session.c — the per-connection state machine.
  *
- *   accept
+ *   accept ──────────────► PROXY_HEADER (accept_proxy) ── bad, late ──► CLOSED
+ *     │ admitted (allow/deny)  │ header read: its addresses are the client's
+ *     │◄───────────────────────┘
  *     │        refused or timed out, retries left: the next server
  *     ▼      ┌──────┐
  *   CONNECTING ◄────┘
@@ -42,8 +44,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "backend.h"
 #include "config.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "net.h"
@@ -52,8 +56,12 @@
 #define SESSION_POOL_MAX 1024
 /* How often a lingering session looks whether its peers acknowledged. */
 #define SESSION_LINGER_POLL_MS 100
+/* accept_proxy: the whole header must arrive within this, so a client
+ * that drips it (or sends nothing) cannot hold a slot for long. */
+#define SESSION_PROXY_HEADER_MS 5000
 
 static const char *const session_state_names[] = {
+	[SESSION_PROXY_HEADER] = "PROXY_HEADER",
 	[SESSION_CONNECTING] = "CONNECTING",
 	[SESSION_RELAYING] = "RELAYING",
 	[SESSION_FLUSHING] = "FLUSHING",
@@ -80,6 +88,7 @@ static const char *const session_end_names[] = {
 
 /* legal[from][to]: the only transitions session_set_state() allows. */
 static const bool session_legal[][SESSION_CLOSED + 1] = {
+	[SESSION_PROXY_HEADER] = { [SESSION_CONNECTING] = true, [SESSION_CLOSED] = true },
 	[SESSION_CONNECTING] = { [SESSION_RELAYING] = true, [SESSION_CLOSED] = true },
 	[SESSION_RELAYING] = { [SESSION_FLUSHING] = true, [SESSION_LINGERING] = true,
 			       [SESSION_CLOSED] = true },
@@ -94,6 +103,8 @@ static size_t session_nspares;
 static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg);
 static void session_on_timer(void *arg);
 static void session_connect(struct session *s, enum session_end if_none);
+static void session_build_header(struct session *s);
+static void session_read_header(struct session *s);
 
 static struct reactor *session_reactor(const struct session *s)
 {
@@ -206,9 +217,12 @@ static void session_count_close(struct session *s)
 	bool server_err = s->end == SESSION_END_SERVER_RESET || s->end == SESSION_END_ERROR;
 
 	counters_close(s->listener->ctr);
-	counters_close(s->backend->ctr);
+	listener_conn_closed(s->listener);
 	if (client_err)
 		s->listener->ctr->errors++;
+	if (!s->routed)
+		return;
+	counters_close(s->backend->ctr);
 	if (server_err)
 		s->backend->ctr->errors++;
 	if (s->connected) {
@@ -303,6 +317,7 @@ static void session_read_failed(struct session *s, struct session_half *h, int e
 {
 	session_note_failure(s, h, err);
 	switch (s->state) {
+	case SESSION_PROXY_HEADER:
 	case SESSION_CONNECTING:
 		session_close(s, s->end);
 		return;
@@ -364,21 +379,42 @@ static void session_recv(struct session *s, struct session_half *h)
 		ring_clear(&h->in, &rt->pool);
 }
 
-/* One write of what H's peer sent to H. */
+/* send_proxy bytes still owed to H (the server side only). */
+static size_t session_header_owed(const struct session *s, const struct session_half *h)
+{
+	return h == &s->server ? (size_t)(s->proxy_len - s->proxy_sent) : 0;
+}
+
+/* One write of what H's peer sent to H; towards the server, the PROXY
+ * header goes first, in the same write. */
 static void session_send(struct session *s, struct session_half *h)
 {
 	struct runtime *rt = s->rt;
 	struct ring *src = &h->peer->in;
-	struct iovec iov[2];
-	size_t n;
+	size_t n, hdr = session_header_owed(s, h);
+	struct iovec iov[3];
+	int cnt = 0;
 
-	if (h->fd < 0 || h->shut || ring_empty(src))
+	if (h->fd < 0 || h->shut || (ring_empty(src) && hdr == 0))
 		return;
-	switch (net_writev(h->fd, iov, ring_data(src, &rt->pool, iov), &n)) {
+	if (hdr > 0) {
+		iov[0].iov_base = s->proxy_hdr + s->proxy_sent;
+		iov[0].iov_len = hdr;
+		cnt = 1;
+	}
+	cnt += ring_data(src, &rt->pool, iov + cnt);
+	switch (net_writev(h->fd, iov, cnt, &n)) {
 	case IO_OK:
+		s->last_active_ms = reactor_now(rt->reactor);
+		if (hdr > 0) {
+			size_t k = n < hdr ? n : hdr;
+			s->proxy_sent = (uint8_t)(s->proxy_sent + k);
+			n -= k;
+		}
+		if (n == 0)
+			return;
 		ring_consume(src, &rt->pool, n);
 		h->sent += n;
-		s->last_active_ms = reactor_now(rt->reactor);
 		session_count_bytes(s, h, n);
 		return;
 	case IO_AGAIN:
@@ -395,7 +431,7 @@ static void session_forward_fin(struct session *s, struct session_half *src)
 {
 	struct session_half *dst = src->peer;
 
-	if (!src->eof || !ring_empty(&src->in) || dst->shut)
+	if (!src->eof || !ring_empty(&src->in) || dst->shut || session_header_owed(s, dst) > 0)
 		return;
 	dst->shut = true;
 	/* ENOTCONN: the peer is gone already; its own error comes next. */
@@ -412,7 +448,7 @@ static void session_set_interest(struct session *s, struct session_half *h)
 		return;
 	if (!h->eof && !ring_full(&h->in, &s->rt->pool))
 		mask |= REACTOR_READ;
-	if (!h->shut && !ring_empty(&h->peer->in))
+	if (!h->shut && (!ring_empty(&h->peer->in) || session_header_owed(s, h) > 0))
 		mask |= REACTOR_WRITE;
 	reactor_set(session_reactor(s), h->fd, mask);
 }
@@ -458,6 +494,7 @@ static void session_finish(struct session *s)
 static void session_update(struct session *s)
 {
 	switch (s->state) {
+	case SESSION_PROXY_HEADER:
 	case SESSION_CONNECTING:
 		/* The server fd waits for writability (connect done) only;
 		 * the client may fill its ring, nothing more. */
@@ -490,10 +527,12 @@ static void session_connected(struct session *s)
 	reactor_timer_cancel(session_reactor(s), &s->timer);
 	s->connected = true;
 	counters_open(s->target->ctr);
+	health_connect_ok(s->backend, s->target, now);
 	s->connect_ms = now - s->start_ms;
 	s->last_active_ms = now;
 	log_debug("session %" PRIu64 ": connected to %s", s->id, s->target->name);
 	session_set_state(s, SESSION_RELAYING);
+	session_build_header(s);
 	if (session_arm(s, s->listener->idle_timeout_ms) < 0)
 		return;
 	/* Bytes the client sent early go now, exactly once. */
@@ -522,6 +561,7 @@ static void session_connect_failed(struct session *s, int err)
 		  strerror(err), retry ? "; trying the next server" : "");
 	s->target->ctr->connect_errors++;
 	s->backend->ctr->connect_errors++;
+	health_connect_failed(s->backend, s->target, err, reactor_now(r));
 	reactor_timer_cancel(r, &s->timer);
 	if (s->server.fd >= 0)
 		reactor_close(r, s->server.fd);
@@ -536,15 +576,20 @@ static void session_connect_failed(struct session *s, int err)
 	session_connect(s, session_connect_end(err));
 }
 
-/* The next server to try: round-robin for the first attempt, the one
- * after the failed one for a retry. Holds a reference to it. */
-static bool session_pick_server(struct session *s)
+/* The next server to try, by the backend's algorithm; for a retry, one
+ * other than the server that failed if any can take it. Holds a
+ * reference to it. NULL with the end to give when none can. */
+static bool session_pick_server(struct session *s, enum session_end *none)
 {
-	struct server *next = s->target == NULL ? backend_next_server(s->backend)
-						: backend_server_after(s->backend, s->target);
+	enum backend_none why;
+	struct server *next = backend_pick(s->backend, &s->client_addr, s->target,
+					   reactor_now(session_reactor(s)), &why);
 
-	if (next == NULL)
+	if (next == NULL) {
+		if (why == BACKEND_NONE_FULL)
+			*none = SESSION_END_LIMIT;
 		return false;
+	}
 	server_unref(s->target);
 	s->target = server_ref(next);
 	return true;
@@ -557,7 +602,7 @@ static void session_connect(struct session *s, enum session_end if_none)
 	struct reactor *r = session_reactor(s);
 	int fd, rc;
 
-	if (!session_pick_server(s)) {
+	if (!session_pick_server(s, &if_none)) {
 		session_close(s, if_none);
 		return;
 	}
@@ -608,6 +653,11 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 	(void)r;
 	(void)fd;
 	switch (s->state) {
+	case SESSION_PROXY_HEADER:
+		session_recv(s, h);
+		if (s->state == SESSION_PROXY_HEADER)
+			session_read_header(s);
+		break;
 	case SESSION_CONNECTING:
 		if (h == &s->server)
 			session_connect_check(s);
@@ -642,6 +692,11 @@ static void session_on_timer(void *arg)
 	uint64_t quiet, idle = s->listener->idle_timeout_ms;
 
 	switch (s->state) {
+	case SESSION_PROXY_HEADER:
+		log_debug("session %" PRIu64 ": no whole PROXY header within %d ms", s->id,
+			  SESSION_PROXY_HEADER_MS);
+		session_close(s, SESSION_END_PROXY_HEADER_ERROR);
+		return;
 	case SESSION_CONNECTING:
 		session_connect_failed(s, ETIMEDOUT);
 		return;
@@ -669,6 +724,81 @@ static void session_on_timer(void *arg)
 	}
 }
 
+/* send_proxy: the header for this connect (again for each retry, as
+ * each is a new connection), written before any client byte. */
+static void session_build_header(struct session *s)
+{
+	s->proxy_sent = 0;
+	s->proxy_len = 0;
+	if (s->backend->send_proxy == CONFIG_SEND_PROXY_OFF)
+		return;
+	if (s->local_addr.len == 0) {
+		s->local_addr.len = sizeof(s->local_addr.u);
+		if (getsockname(s->client.fd, &s->local_addr.u.sa, &s->local_addr.len) < 0)
+			memset(&s->local_addr, 0, sizeof(s->local_addr));
+	}
+	if (s->backend->send_proxy == CONFIG_SEND_PROXY_V1)
+		s->proxy_len = (uint8_t)proxyproto_v1_encode((char *)s->proxy_hdr, &s->client_addr,
+							     &s->local_addr);
+	else
+		s->proxy_len = (uint8_t)proxyproto_v2_encode(s->proxy_hdr, &s->client_addr,
+							     &s->local_addr);
+}
+
+/* The client is known (accepted, or its PROXY header read): check it
+ * against the listener's rules, then route it. */
+static void session_admit(struct session *s)
+{
+	struct listener *l = s->listener;
+
+	if (!acl_permits(&l->acl, &s->client_addr)) {
+		l->ctr->denied++;
+		session_close(s, SESSION_END_DENIED);
+		return;
+	}
+	s->routed = true;
+	counters_open(s->backend->ctr);
+	if (s->state == SESSION_PROXY_HEADER)
+		session_set_state(s, SESSION_CONNECTING);
+	session_connect(s, SESSION_END_NO_SERVER);
+}
+
+/* accept_proxy: parse what the client sent so far. The header takes the
+ * front of the client's ring (empty until now, so it is contiguous);
+ * what follows it is payload and stays for the server. */
+static void session_read_header(struct session *s)
+{
+	struct proxyproto_header h;
+	struct iovec iov[2];
+	const char *err = NULL;
+	int n = ring_data(&s->client.in, &s->rt->pool, iov);
+	enum proxyproto_result r = n == 0 ? PROXYPROTO_INCOMPLETE
+		: proxyproto_parse((const unsigned char *)iov[0].iov_base, iov[0].iov_len, &h, &err);
+
+	if (r == PROXYPROTO_INCOMPLETE && ring_full(&s->client.in, &s->rt->pool)) {
+		r = PROXYPROTO_ERROR;
+		err = "larger than buffer_size";
+	}
+	if (r == PROXYPROTO_INCOMPLETE && s->client.eof) {
+		r = PROXYPROTO_ERROR;
+		err = "the client closed before its end";
+	}
+	if (r == PROXYPROTO_INCOMPLETE)
+		return;
+	if (r == PROXYPROTO_ERROR) {
+		log_debug("session %" PRIu64 ": PROXY header: %s", s->id, err);
+		session_close(s, SESSION_END_PROXY_HEADER_ERROR);
+		return;
+	}
+	ring_consume(&s->client.in, &s->rt->pool, h.len);
+	if (h.has_addr) {
+		s->client_addr = h.src;
+		s->local_addr = h.dst;
+	}
+	reactor_timer_cancel(session_reactor(s), &s->timer);
+	session_admit(s);
+}
+
 void session_start(struct listener *l, int fd, const struct addr *client)
 {
 	struct runtime *rt = l->rt;
@@ -681,7 +811,7 @@ void session_start(struct listener *l, int fd, const struct addr *client)
 	}
 	memset(s, 0, sizeof(*s));
 	s->rt = rt;
-	s->state = SESSION_CONNECTING;
+	s->state = l->accept_proxy ? SESSION_PROXY_HEADER : SESSION_CONNECTING;
 	s->end = SESSION_END_NONE;
 	s->listener = listener_ref(l);
 	s->backend = backend_ref(l->backend);
@@ -693,7 +823,6 @@ void session_start(struct listener *l, int fd, const struct addr *client)
 	reactor_task_init(&s->release, session_release, s);
 	s->id = runtime_conn_opened(rt, &s->link);
 	counters_open(l->ctr);
-	counters_open(s->backend->ctr);
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char buf[ADDR_STRLEN];
 		log_debug("session %" PRIu64 ": accepted %s on %s", s->id,
@@ -704,7 +833,10 @@ void session_start(struct listener *l, int fd, const struct addr *client)
 		session_close(s, SESSION_END_ERROR);
 		return;
 	}
-	session_connect(s, SESSION_END_NO_SERVER);
+	if (s->state == SESSION_PROXY_HEADER)
+		session_arm(s, SESSION_PROXY_HEADER_MS);
+	else
+		session_admit(s);
 }
 
 void session_describe_all(const struct runtime *rt, struct strbuf *out)

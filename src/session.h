@@ -8,6 +8,7 @@
 
 #include "addr.h"
 #include "buffer.h"
+#include "proxyproto.h"
 #include "reactor.h"
 #include "runtime.h"
 #include "strbuf.h"
@@ -18,6 +19,7 @@ struct backend;
 struct server;
 
 enum session_state {
+	SESSION_PROXY_HEADER,   /* accept_proxy: reading the client's PROXY header */
 	SESSION_CONNECTING,     /* server connect in flight; client bytes wait */
 	SESSION_RELAYING,       /* both sides open (each may be half-closed) */
 	SESSION_FLUSHING,       /* one side is gone; the other gets what is left */
@@ -66,7 +68,12 @@ struct session {
 	struct server *target;          /* server being tried or connected (a reference) */
 	bool connected;                 /* target accepted the connection */
 	int retries;                    /* connects tried after the first failed */
-	struct addr client_addr;        /* the client's address */
+	struct addr client_addr;        /* the client's address (the PROXY header's) */
+	struct addr local_addr;         /* the address the client reached, once known */
+	bool routed;                    /* admitted: counted on its backend */
+	uint8_t proxy_len;              /* send_proxy: header bytes for this connect */
+	uint8_t proxy_sent;             /* of them written */
+	unsigned char proxy_hdr[PROXYPROTO_V1_MAX];  /* the header itself */
 	uint64_t start_ms;              /* accepted at */
 	uint64_t connect_ms;            /* accept until connected / given up */
 	uint64_t last_active_ms;        /* last byte moved either way */
