@@ -241,6 +241,10 @@ static struct config_node *config_yaml_node(struct config_yaml *y, yaml_event_t 
 {
 	struct config_node *node = NULL;
 	int line = config_yaml_line(ev);
+	/* A block-style group or list starts on the line after its key;
+	 * libconfig gives a collection its key's line, and so do we, so both
+	 * syntaxes report the same line for it. */
+	int cline = key != NULL && key_line > 0 ? key_line : line;
 
 	if (depth > CONFIG_YAML_MAX_DEPTH) {
 		config_yaml_error(y, line, "nesting is deeper than %d levels", CONFIG_YAML_MAX_DEPTH);
@@ -256,13 +260,13 @@ static struct config_node *config_yaml_node(struct config_yaml *y, yaml_event_t 
 		break;
 	case YAML_MAPPING_START_EVENT:
 		config_yaml_check_tag(y, ev->data.mapping_start.tag, line);
-		node = config_tree_new(CONFIG_NODE_MAP, line);
+		node = config_tree_new(CONFIG_NODE_MAP, cline);
 		if (node != NULL)
 			config_yaml_mapping(y, node, depth);
 		break;
 	case YAML_SEQUENCE_START_EVENT:
 		config_yaml_check_tag(y, ev->data.sequence_start.tag, line);
-		node = config_tree_new(CONFIG_NODE_LIST, line);
+		node = config_tree_new(CONFIG_NODE_LIST, cline);
 		if (node != NULL)
 			config_yaml_sequence(y, node, depth);
 		break;
