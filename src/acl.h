@@ -26,7 +26,7 @@ struct acl {
 
 /* "10.0.0.0/8", "::1/128", "192.0.2.7" (a single host) -> 0 and *OUT;
  * -1 with a static message in *ERR ("prefix must be 0-32", "host bits
- * set: write 10.0.0.0/8"). */
+ * set beyond the prefix (write the network address)"). */
 int acl_parse(const char *text, struct acl_rule *out, const char **err);
 /* Whether rule R covers A (an IP client; unix clients match nothing). */
 bool acl_rule_match(const struct acl_rule *r, const struct addr *a);

@@ -160,11 +160,13 @@ static bool backend_refresh(struct backend *b, const struct server *skip, uint64
 	for (size_t i = 0; i < b->nservers; i++) {
 		struct server *s = b->servers[i];
 		bool up = backend_server_up(b, s, now);
-		bool room = s->max_conns == 0 || s->ctr->cur < s->max_conns;
+		/* Connects in flight count: a burst must not overshoot. */
+		uint64_t load = s->ctr->cur + s->ctr->connecting;
+		bool room = s->max_conns == 0 || load < s->max_conns;
 
 		full |= up && !room;
 		s->slot.eligible = up && room && s != skip;
-		s->slot.conns = s->ctr->cur;
+		s->slot.conns = load;
 	}
 	return full;
 }
@@ -204,8 +206,12 @@ struct server *backend_pick(struct backend *b, const struct addr *client,
 		full = backend_refresh(b, NULL, now_ms);
 		i = backend_after(b, failed);
 	}
-	if (i >= 0)
+	if (i >= 0) {
+		/* A down server picked is its passive trial: one per period. */
+		if (b->servers[i]->ctr->down)
+			b->servers[i]->ctr->trial_ms = now_ms;
 		return b->servers[i];
+	}
 	*why = full ? BACKEND_NONE_FULL : BACKEND_NONE_DOWN;
 	return NULL;
 }

@@ -62,9 +62,8 @@ uint32_t balance_hash_name(const char *name);
  * (NULL elsewhere; NULL or a unix address there maps every such client to
  * one server). roundrobin updates the slots' current, leastconn and random
  * update ST; source changes nothing, so asking twice is harmless.
- * For a retry after a failed connect, mark the failed slot not eligible and
- * pick again: source then gives that client's next server in its own stable
- * order. */
+ * (netpolld's retries do not come here: backend.c moves a retry to the next
+ * server in configuration order, so no algorithm's turn is spent on it.) */
 ssize_t balance_pick(enum balance_algo algo, struct balance_slot *const *slots, size_t n,
 		     const struct addr *client, struct balance_state *st);
 

@@ -21,6 +21,7 @@ enum counters_admin {
 struct counters {
 	unsigned refs;                  /* objects sharing it */
 	uint64_t cur;                   /* connections open now */
+	uint64_t connecting;            /* servers: connects in flight to it */
 	uint64_t max;                   /* the most open at once */
 	uint64_t total;                 /* connections ever */
 	uint64_t bytes_in;              /* client -> server */
@@ -36,7 +37,7 @@ struct counters {
 	unsigned passes;                /* checks passed in a row while down */
 	unsigned failures;              /* checks or connects failed in a row while up */
 	const char *check;              /* last check's result (static text); "-": none yet */
-	uint64_t trial_ms;              /* down without checks: last trial connect failed at */
+	uint64_t trial_ms;              /* down without checks: its last trial began or failed at */
 	void *owner;                    /* listeners: the one accepting now (full-pause wake-up) */
 };
 

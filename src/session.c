@@ -104,6 +104,7 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 static void session_on_timer(void *arg);
 static void session_connect(struct session *s, enum session_end if_none);
 static void session_build_header(struct session *s);
+static void session_connect_over(struct session *s);
 static void session_read_header(struct session *s);
 
 static struct reactor *session_reactor(const struct session *s)
@@ -259,6 +260,7 @@ void session_close(struct session *s, enum session_end why)
 		s->connect_ms = now - s->start_ms;
 	session_set_state(s, SESSION_CLOSED);
 	session_log(s, now);
+	session_connect_over(s);
 	session_count_close(s);
 	runtime_conn_closed(rt, &s->link);
 	/* Callers up the stack may still hold S: free it after this turn. */
@@ -525,6 +527,7 @@ static void session_connected(struct session *s)
 	uint64_t now = reactor_now(session_reactor(s));
 
 	reactor_timer_cancel(session_reactor(s), &s->timer);
+	session_connect_over(s);
 	s->connected = true;
 	counters_open(s->target->ctr);
 	health_connect_ok(s->backend, s->target, now);
@@ -559,6 +562,7 @@ static void session_connect_failed(struct session *s, int err)
 
 	log_warnx("session %" PRIu64 ": connect to %s: %s%s", s->id, s->target->name,
 		  strerror(err), retry ? "; trying the next server" : "");
+	session_connect_over(s);
 	s->target->ctr->connect_errors++;
 	s->backend->ctr->connect_errors++;
 	health_connect_failed(s->backend, s->target, err, reactor_now(r));
@@ -592,7 +596,17 @@ static bool session_pick_server(struct session *s, enum session_end *none)
 	}
 	server_unref(s->target);
 	s->target = server_ref(next);
+	s->target->ctr->connecting++;
+	s->connecting = true;
 	return true;
+}
+
+/* The connect in flight has an answer (or is abandoned). */
+static void session_connect_over(struct session *s)
+{
+	if (s->connecting)
+		s->target->ctr->connecting--;
+	s->connecting = false;
 }
 
 /* IF_NONE is the end to give when no server can be tried: no_server for

@@ -67,6 +67,7 @@ struct session {
 	struct backend *backend;        /* where it goes (a reference) */
 	struct server *target;          /* server being tried or connected (a reference) */
 	bool connected;                 /* target accepted the connection */
+	bool connecting;                /* counted in target's connects in flight */
 	int retries;                    /* connects tried after the first failed */
 	struct addr client_addr;        /* the client's address (the PROXY header's) */
 	struct addr local_addr;         /* the address the client reached, once known */
