@@ -2,6 +2,7 @@
  * config_load() on real files. Most cases are written twice, as a libconfig
  * and as a YAML file laid out line for line alike, and must produce the
  * very same messages: one validator, two syntaxes. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,10 +107,22 @@ static struct config *load_ok(const char *name, const char *text)
 	return cfg;
 }
 
+/* The same rules, in the same order. */
+static void check_same_rules(const struct acl_rule *a, size_t na, const struct acl_rule *b,
+			     size_t nb)
+{
+	ck_assert_uint_eq(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		ck_assert_uint_eq(a[i].prefix, b[i].prefix);
+		ck_assert(memcmp(a[i].net, b[i].net, sizeof(a[i].net)) == 0);
+	}
+}
+
 /* Every field of the model but the path it came from, and the lines if
  * LINES is false (files not laid out line for line alike). */
 static void check_same_model(const struct config *a, const struct config *b, bool lines)
 {
+	ck_assert_uint_eq(a->max_connections, b->max_connections);
 	ck_assert_int_eq(a->log_level, b->log_level);
 	ck_assert_int_eq(a->log_connections, b->log_connections);
 	ck_assert_uint_eq(a->buffer_size, b->buffer_size);
@@ -127,6 +140,11 @@ static void check_same_model(const struct config *a, const struct config *b, boo
 		ck_assert_str_eq(x->backend, y->backend);
 		ck_assert_uint_eq(x->backend_index, y->backend_index);
 		ck_assert_uint_eq(x->idle_timeout_ms, y->idle_timeout_ms);
+		ck_assert_uint_eq(x->max_connections, y->max_connections);
+		ck_assert_int_eq(x->accept_proxy, y->accept_proxy);
+		ck_assert_int_eq(x->acl.has_allow, y->acl.has_allow);
+		check_same_rules(x->acl.allow, x->acl.nallow, y->acl.allow, y->acl.nallow);
+		check_same_rules(x->acl.deny, x->acl.ndeny, y->acl.deny, y->acl.ndeny);
 		ck_assert(!lines || x->line == y->line);
 		ck_assert_uint_eq(x->nlisten, y->nlisten);
 		for (size_t j = 0; j < x->nlisten; j++) {
@@ -141,10 +159,21 @@ static void check_same_model(const struct config *a, const struct config *b, boo
 		ck_assert_str_eq(x->name, y->name);
 		ck_assert_uint_eq(x->connect_timeout_ms, y->connect_timeout_ms);
 		ck_assert_int_eq(x->retries, y->retries);
+		ck_assert_int_eq(x->balance, y->balance);
+		ck_assert_int_eq(x->send_proxy, y->send_proxy);
+		ck_assert_int_eq(x->health.enabled, y->health.enabled);
+		ck_assert_uint_eq(x->health.interval_ms, y->health.interval_ms);
+		ck_assert_uint_eq(x->health.timeout_ms, y->health.timeout_ms);
+		ck_assert_int_eq(x->health.rise, y->health.rise);
+		ck_assert_int_eq(x->health.fall, y->health.fall);
+		ck_assert(!lines || x->health.line == y->health.line);
 		ck_assert(!lines || x->line == y->line);
 		ck_assert_uint_eq(x->nservers, y->nservers);
 		for (size_t j = 0; j < x->nservers; j++) {
 			ck_assert_str_eq(x->servers[j].address.text, y->servers[j].address.text);
+			ck_assert_uint_eq(x->servers[j].weight, y->servers[j].weight);
+			ck_assert_uint_eq(x->servers[j].max_connections, y->servers[j].max_connections);
+			ck_assert_int_eq(x->servers[j].backup, y->servers[j].backup);
 			ck_assert(!lines || x->servers[j].address.line == y->servers[j].address.line);
 			ck_assert(!lines || x->servers[j].line == y->servers[j].line);
 			ck_assert(addr_equal(&x->servers[j].address.addr, &y->servers[j].address.addr));
@@ -407,6 +436,335 @@ START_TEST(example_configs_load_and_agree)
 }
 END_TEST
 
+/* What the traffic-control keys mean when a file leaves them out. */
+START_TEST(traffic_control_keys_absent_take_their_defaults)
+{
+	const char *const names[] = { "min.conf", "min.yaml" };
+	const char *const texts[] = { min_conf, min_yaml };
+
+	for (int i = 0; i < 2; i++) {
+		struct config *cfg = load_ok(names[i], texts[i]);
+		const struct config_listener *l = &cfg->listeners[0];
+		const struct config_backend *b = &cfg->backends[0];
+
+		/* 0: the runtime derives the limit from RLIMIT_NOFILE. */
+		ck_assert_uint_eq(cfg->max_connections, 0);
+		ck_assert_uint_eq(l->max_connections, 0);
+		ck_assert(!l->accept_proxy);
+		ck_assert(!l->acl.has_allow);
+		ck_assert_uint_eq(l->acl.nallow, 0);
+		ck_assert_uint_eq(l->acl.ndeny, 0);
+		ck_assert_int_eq(b->balance, BALANCE_ROUNDROBIN);
+		ck_assert_int_eq(b->send_proxy, CONFIG_SEND_PROXY_OFF);
+		ck_assert(!b->health.enabled);
+		ck_assert_uint_eq(b->servers[0].weight, 1);
+		ck_assert_uint_eq(b->servers[0].max_connections, 0);
+		ck_assert(!b->servers[0].backup);
+		config_free(cfg);
+	}
+}
+END_TEST
+
+/* RULE is TEXT's network: the bytes of the v4-mapped or IPv6 form. */
+static void check_rule(const struct acl_rule *rule, const char *net, unsigned prefix)
+{
+	uint8_t want[16] = { 0 };
+
+	if (strchr(net, ':') != NULL) {
+		ck_assert_int_eq(inet_pton(AF_INET6, net, want), 1);
+	} else {
+		want[10] = want[11] = 0xff;
+		ck_assert_int_eq(inet_pton(AF_INET, net, want + 12), 1);
+	}
+	ck_assert_uint_eq(rule->prefix, prefix);
+	ck_assert_msg(memcmp(rule->net, want, 16) == 0, "rule is not %s", net);
+}
+
+static const char traffic_conf[] =
+	"global = { max_connections = 20000; };\n"
+	"listeners = (\n"
+	"  { name = \"web\"; listen = \"127.0.0.1:8080\"; backend = \"lc\";\n"
+	"    max_connections = 100; accept_proxy = true;\n"
+	"    allow = [ \"10.0.0.0/8\", \"::1/128\", \"192.0.2.7\" ]; deny = \"10.1.0.0/16\"; },\n"
+	"  { name = \"closed\"; listen = \"127.0.0.1:8081\"; backend = \"rr\"; allow = [ ]; }\n"
+	");\n"
+	"backends = (\n"
+	"  { name = \"rr\"; balance = \"roundrobin\"; send_proxy = \"off\";\n"
+	"    servers = ( { address = \"127.0.0.1:8000\"; } ); },\n"
+	"  { name = \"lc\"; balance = \"leastconn\"; send_proxy = \"v1\";\n"
+	"    health_check = { interval = \"5s\"; timeout = 2; rise = 1; fall = 5; };\n"
+	"    servers = ( { address = \"127.0.0.1:8000\"; weight = 256; max_connections = 50; },\n"
+	"                { address = \"127.0.0.1:8001\"; weight = 1; backup = true; } ); },\n"
+	"  { name = \"src\"; balance = \"source\"; send_proxy = \"v2\";\n"
+	"    health_check = { interval = \"10s\"; };\n"
+	"    servers = ( { address = \"127.0.0.1:8000\"; max_connections = 0; backup = false; } ); },\n"
+	"  { name = \"rnd\"; balance = \"random\"; health_check = { };\n"
+	"    servers = ( { address = \"127.0.0.1:8000\"; } ); }\n"
+	");\n";
+static const char traffic_yaml[] =
+	"global: { max_connections: 20000 }\n"
+	"listeners:\n"
+	"  - { name: web, listen: \"127.0.0.1:8080\", backend: lc,\n"
+	"      max_connections: 100, accept_proxy: true,\n"
+	"      allow: [ 10.0.0.0/8, \"::1/128\", 192.0.2.7 ], deny: 10.1.0.0/16 }\n"
+	"  - { name: closed, listen: \"127.0.0.1:8081\", backend: rr, allow: [ ] }\n"
+	"\n"
+	"backends:\n"
+	"  - { name: rr, balance: roundrobin, send_proxy: \"off\",\n"
+	"      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+	"  - { name: lc, balance: leastconn, send_proxy: v1,\n"
+	"      health_check: { interval: 5s, timeout: 2, rise: 1, fall: 5 },\n"
+	"      servers: [ { address: \"127.0.0.1:8000\", weight: 256, max_connections: 50 },\n"
+	"                 { address: \"127.0.0.1:8001\", weight: 1, backup: true } ] }\n"
+	"  - { name: src, balance: source, send_proxy: v2,\n"
+	"      health_check: { interval: 10s },\n"
+	"      servers: [ { address: \"127.0.0.1:8000\", max_connections: 0, backup: false } ] }\n"
+	"  - { name: rnd, balance: random, health_check: { },\n"
+	"      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+	"\n";
+
+START_TEST(traffic_control_keys_land_in_the_model_in_both_syntaxes)
+{
+	struct config *a = load_ok("traffic.conf", traffic_conf);
+	struct config *b = load_ok("traffic.yaml", traffic_yaml);
+	const struct config_listener *web = &a->listeners[0], *closed = &a->listeners[1];
+	const struct config_backend *rr = &a->backends[0], *lc = &a->backends[1];
+	const struct config_backend *src = &a->backends[2], *rnd = &a->backends[3];
+
+	check_same_model(a, b, true);
+	ck_assert_uint_eq(a->max_connections, 20000);
+
+	ck_assert_uint_eq(web->max_connections, 100);
+	ck_assert(web->accept_proxy);
+	ck_assert(web->acl.has_allow);
+	ck_assert_uint_eq(web->acl.nallow, 3);
+	/* IPv4 networks are kept as v4-mapped IPv6: prefix + 96. */
+	check_rule(&web->acl.allow[0], "10.0.0.0", 104);
+	check_rule(&web->acl.allow[1], "::1", 128);
+	/* A bare address is a single host. */
+	check_rule(&web->acl.allow[2], "192.0.2.7", 128);
+	/* A single string is a one-rule list, as for listen. */
+	ck_assert_uint_eq(web->acl.ndeny, 1);
+	check_rule(&web->acl.deny[0], "10.1.0.0", 112);
+	/* An empty allow list is an allow list: it admits nobody. */
+	ck_assert(closed->acl.has_allow);
+	ck_assert_uint_eq(closed->acl.nallow, 0);
+	ck_assert_uint_eq(closed->acl.ndeny, 0);
+	ck_assert(!closed->accept_proxy);
+	ck_assert_uint_eq(closed->max_connections, 0);
+
+	ck_assert_int_eq(rr->balance, BALANCE_ROUNDROBIN);
+	ck_assert_int_eq(rr->send_proxy, CONFIG_SEND_PROXY_OFF);
+	ck_assert(!rr->health.enabled);
+	ck_assert_int_eq(lc->balance, BALANCE_LEASTCONN);
+	ck_assert_int_eq(lc->send_proxy, CONFIG_SEND_PROXY_V1);
+	ck_assert(lc->health.enabled);
+	ck_assert_int_eq(lc->health.line, 12);
+	ck_assert_uint_eq(lc->health.interval_ms, 5000);
+	ck_assert_uint_eq(lc->health.timeout_ms, 2000);
+	ck_assert_int_eq(lc->health.rise, 1);
+	ck_assert_int_eq(lc->health.fall, 5);
+	ck_assert_uint_eq(lc->servers[0].weight, 256);
+	ck_assert_uint_eq(lc->servers[0].max_connections, 50);
+	ck_assert(!lc->servers[0].backup);
+	ck_assert_uint_eq(lc->servers[1].weight, 1);
+	ck_assert_uint_eq(lc->servers[1].max_connections, 0);
+	ck_assert(lc->servers[1].backup);
+	ck_assert_int_eq(src->balance, BALANCE_SOURCE);
+	ck_assert_int_eq(src->send_proxy, CONFIG_SEND_PROXY_V2);
+	/* Only the interval given: the rest of health_check's defaults. */
+	ck_assert(src->health.enabled);
+	ck_assert_uint_eq(src->health.interval_ms, 10000);
+	ck_assert_uint_eq(src->health.timeout_ms, 1000);
+	ck_assert_int_eq(src->health.rise, 2);
+	ck_assert_int_eq(src->health.fall, 3);
+	ck_assert_uint_eq(src->servers[0].weight, 1);
+	ck_assert(!src->servers[0].backup);
+	/* An empty group turns the checks on with every default. */
+	ck_assert_int_eq(rnd->balance, BALANCE_RANDOM);
+	ck_assert_int_eq(rnd->send_proxy, CONFIG_SEND_PROXY_OFF);
+	ck_assert(rnd->health.enabled);
+	ck_assert_uint_eq(rnd->health.interval_ms, 2000);
+	ck_assert_uint_eq(rnd->health.timeout_ms, 1000);
+	ck_assert_int_eq(rnd->health.rise, 2);
+	ck_assert_int_eq(rnd->health.fall, 3);
+	/* The same address in several backends is fine: BACKEND/ADDR differ. */
+	ck_assert_str_eq(rr->servers[0].address.text, rnd->servers[0].address.text);
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
+START_TEST(allow_as_single_string_equals_a_one_item_list)
+{
+	/* Like listen: one string is a list of one, in both syntaxes. */
+	struct config *a = load_ok("a.conf", "listeners = (\n"
+				   "  { name = \"web\"; listen = \"127.0.0.1:8080\"; backend = \"pool\";"
+				   " allow = \"10.0.0.0/8\"; }\n"
+				   ");\n" CONF_BACKENDS);
+	struct config *b = load_ok("b.conf", "listeners = (\n"
+				   "  { name = \"web\"; listen = \"127.0.0.1:8080\"; backend = \"pool\";"
+				   " allow = [ \"10.0.0.0/8\" ]; }\n"
+				   ");\n" CONF_BACKENDS);
+	struct config *c = load_ok("c.yaml", "listeners:\n"
+				   "  - { name: web, listen: \"127.0.0.1:8080\", backend: pool,"
+				   " allow: 10.0.0.0/8 }\n"
+				   "\n" YAML_BACKENDS);
+
+	check_same_model(a, b, true);
+	check_same_model(a, c, true);
+	ck_assert(a->listeners[0].acl.has_allow);
+	ck_assert_uint_eq(a->listeners[0].acl.nallow, 1);
+	check_rule(&a->listeners[0].acl.allow[0], "10.0.0.0", 104);
+	config_free(a);
+	config_free(b);
+	config_free(c);
+}
+END_TEST
+
+/* SPEC.md's full example, verbatim, and the same by hand in YAML, each
+ * key on the line of its libconfig twin. */
+static const char spec_conf[] =
+	"global = {\n"
+	"  max_connections  = 10000;        # client connections, process-wide (default: from RLIMIT_NOFILE)\n"
+	"  stats_socket     = \"/run/netpolld/stats.sock\";   # optional; mode 0660\n"
+	"  metrics_listen   = \"127.0.0.1:9901\";             # optional; GET /metrics and /stats\n"
+	"  log_level        = \"info\";\n"
+	"  log_connections  = true;         # one line per finished connection\n"
+	"  buffer_size      = 16384;        # bytes per direction per connection\n"
+	"  splice           = true;         # Linux zero-copy relay where it applies\n"
+	"  shutdown_timeout = \"30s\";\n"
+	"};\n"
+	"defaults = {                        # optional; listeners and backends may override\n"
+	"  connect_timeout = \"5s\";\n"
+	"  idle_timeout    = \"10m\";          # no byte either way for this long: close both sides\n"
+	"  retries         = 2;              # further servers tried after a failed connect\n"
+	"};\n"
+	"listeners = (\n"
+	"  {\n"
+	"    name            = \"web\";\n"
+	"    listen          = [ \"0.0.0.0:8080\", \"[::]:8080\" ];   # or a single string\n"
+	"    backend         = \"web_pool\";\n"
+	"    max_connections = 5000;\n"
+	"    idle_timeout    = \"5m\";\n"
+	"    accept_proxy    = false;        # expect a PROXY v1/v2 header from clients\n"
+	"    allow           = [ \"10.0.0.0/8\", \"::1/128\" ];       # if present, all else is denied\n"
+	"    deny            = [ \"10.1.0.0/16\" ];                  # checked before allow\n"
+	"  }\n"
+	");\n"
+	"backends = (\n"
+	"  {\n"
+	"    name            = \"web_pool\";\n"
+	"    balance         = \"roundrobin\"; # roundrobin (weighted) | leastconn | source | random\n"
+	"    connect_timeout = \"2s\";\n"
+	"    retries         = 2;\n"
+	"    send_proxy      = \"off\";        # off | v1 | v2\n"
+	"    health_check    = { interval = \"2s\"; timeout = \"1s\"; rise = 2; fall = 3; };\n"
+	"    servers = (\n"
+	"      { address = \"10.0.0.1:80\"; weight = 1; max_connections = 0; backup = false; },\n"
+	"      { address = \"10.0.0.2:80\"; weight = 2; }\n"
+	"    );\n"
+	"  }\n"
+	");\n";
+static const char spec_yaml[] =
+	"global:\n"
+	"  max_connections: 10000         # client connections, process-wide (default: from RLIMIT_NOFILE)\n"
+	"  stats_socket: /run/netpolld/stats.sock   # optional; mode 0660\n"
+	"  metrics_listen: 127.0.0.1:9901           # optional; GET /metrics and /stats\n"
+	"  log_level: info\n"
+	"  log_connections: true          # one line per finished connection\n"
+	"  buffer_size: 16384             # bytes per direction per connection\n"
+	"  splice: true                   # Linux zero-copy relay where it applies\n"
+	"  shutdown_timeout: 30s\n"
+	"\n"
+	"defaults:                        # optional; listeners and backends may override\n"
+	"  connect_timeout: 5s\n"
+	"  idle_timeout: 10m              # no byte either way for this long: close both sides\n"
+	"  retries: 2                     # further servers tried after a failed connect\n"
+	"\n"
+	"listeners:\n"
+	"  -\n"
+	"    name: web\n"
+	"    listen: [ \"0.0.0.0:8080\", \"[::]:8080\" ]   # or a single string\n"
+	"    backend: web_pool\n"
+	"    max_connections: 5000\n"
+	"    idle_timeout: 5m\n"
+	"    accept_proxy: false          # expect a PROXY v1/v2 header from clients\n"
+	"    allow: [ 10.0.0.0/8, \"::1/128\" ]           # if present, all else is denied\n"
+	"    deny: [ 10.1.0.0/16 ]                       # checked before allow\n"
+	"\n"
+	"\n"
+	"backends:\n"
+	"  -\n"
+	"    name: web_pool\n"
+	"    balance: roundrobin          # roundrobin (weighted) | leastconn | source | random\n"
+	"    connect_timeout: 2s\n"
+	"    retries: 2\n"
+	"    send_proxy: \"off\"            # off | v1 | v2\n"
+	"    health_check: { interval: 2s, timeout: 1s, rise: 2, fall: 3 }\n"
+	"    servers:\n"
+	"      - { address: \"10.0.0.1:80\", weight: 1, max_connections: 0, backup: false }\n"
+	"      - { address: \"10.0.0.2:80\", weight: 2 }\n";
+
+START_TEST(spec_example_loads_in_both_syntaxes_to_the_values_written)
+{
+	struct config *a = load_ok("spec.conf", spec_conf);
+	struct config *b = load_ok("spec.yaml", spec_yaml);
+	const struct config_listener *l = &a->listeners[0];
+	const struct config_backend *bk = &a->backends[0];
+
+	/* Lines aside: a YAML block mapping starts at its first key, the
+	 * libconfig group at its brace. */
+	check_same_model(a, b, false);
+	ck_assert_uint_eq(a->max_connections, 10000);
+	ck_assert_str_eq(a->stats_socket.text, "/run/netpolld/stats.sock");
+	ck_assert_str_eq(a->metrics_listen.text, "127.0.0.1:9901");
+	ck_assert_int_eq(a->log_level, LOG_LEVEL_INFO);
+	ck_assert(a->log_connections);
+	ck_assert_uint_eq(a->buffer_size, 16384);
+	ck_assert_uint_eq(a->shutdown_timeout_ms, 30000);
+
+	ck_assert_uint_eq(a->nlisteners, 1);
+	ck_assert_str_eq(l->name, "web");
+	ck_assert_uint_eq(l->nlisten, 2);
+	ck_assert_str_eq(l->listen[0].text, "0.0.0.0:8080");
+	ck_assert_str_eq(l->listen[1].text, "[::]:8080");
+	ck_assert_str_eq(l->backend, "web_pool");
+	ck_assert_uint_eq(l->max_connections, 5000);
+	ck_assert_uint_eq(l->idle_timeout_ms, 300000);
+	ck_assert(!l->accept_proxy);
+	ck_assert(l->acl.has_allow);
+	ck_assert_uint_eq(l->acl.nallow, 2);
+	check_rule(&l->acl.allow[0], "10.0.0.0", 104);
+	check_rule(&l->acl.allow[1], "::1", 128);
+	ck_assert_uint_eq(l->acl.ndeny, 1);
+	check_rule(&l->acl.deny[0], "10.1.0.0", 112);
+
+	ck_assert_uint_eq(a->nbackends, 1);
+	ck_assert_str_eq(bk->name, "web_pool");
+	ck_assert_int_eq(bk->balance, BALANCE_ROUNDROBIN);
+	ck_assert_uint_eq(bk->connect_timeout_ms, 2000);
+	ck_assert_int_eq(bk->retries, 2);
+	ck_assert_int_eq(bk->send_proxy, CONFIG_SEND_PROXY_OFF);
+	ck_assert(bk->health.enabled);
+	ck_assert_uint_eq(bk->health.interval_ms, 2000);
+	ck_assert_uint_eq(bk->health.timeout_ms, 1000);
+	ck_assert_int_eq(bk->health.rise, 2);
+	ck_assert_int_eq(bk->health.fall, 3);
+	ck_assert_uint_eq(bk->nservers, 2);
+	ck_assert_str_eq(bk->servers[0].address.text, "10.0.0.1:80");
+	ck_assert_uint_eq(bk->servers[0].weight, 1);
+	ck_assert_uint_eq(bk->servers[0].max_connections, 0);
+	ck_assert(!bk->servers[0].backup);
+	ck_assert_str_eq(bk->servers[1].address.text, "10.0.0.2:80");
+	ck_assert_uint_eq(bk->servers[1].weight, 2);
+	ck_assert_uint_eq(bk->servers[1].max_connections, 0);
+	ck_assert(!bk->servers[1].backup);
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
 START_TEST(file_that_cannot_be_opened_is_reported_without_a_line)
 {
 	struct config_errors errs = { 0 };
@@ -464,33 +822,33 @@ START_TEST(unknown_key_is_an_error_at_every_level)
 	CHECK_BOTH(CONF_LISTENERS CONF_BACKENDS "stats_socket = \"/run/np.sock\";\n",
 		   YAML_LISTENERS YAML_BACKENDS "stats_socket: /run/np.sock\n",
 		   "7: unknown key 'stats_socket'");
-	CHECK_BOTH("global = { log_level = \"info\"; max_connections = 10; };\n"
+	CHECK_BOTH("global = { log_level = \"info\"; max_conns = 10; };\n"
 		   CONF_LISTENERS CONF_BACKENDS,
-		   "global: { log_level: info, max_connections: 10 }\n"
+		   "global: { log_level: info, max_conns: 10 }\n"
 		   YAML_LISTENERS YAML_BACKENDS,
-		   "1: global: unknown key 'max_connections'");
+		   "1: global: unknown key 'max_conns'");
 	CHECK_BOTH("defaults = { timeout = \"5s\"; };\n" CONF_LISTENERS CONF_BACKENDS,
 		   "defaults: { timeout: 5s }\n" YAML_LISTENERS YAML_BACKENDS,
 		   "1: defaults: unknown key 'timeout'");
 	CHECK_BOTH("listeners = (\n"
 		   "  { name = \"web\"; listen = \"127.0.0.1:8080\"; backend = \"pool\";\n"
-		   "    max_connections = 5000; }\n"
+		   "    max_conns = 5000; }\n"
 		   ");\n" CONF_BACKENDS,
 		   "listeners:\n"
 		   "  - { name: web, listen: \"127.0.0.1:8080\", backend: pool,\n"
-		   "      max_connections: 5000 }\n"
+		   "      max_conns: 5000 }\n"
 		   "\n" YAML_BACKENDS,
-		   "3: listeners[0] (\"web\"): unknown key 'max_connections'");
+		   "3: listeners[0] (\"web\"): unknown key 'max_conns'");
 	CHECK_BOTH(CONF_LISTENERS "backends = (\n"
-		   "  { name = \"pool\"; balance = \"leastconn\";\n"
-		   "    servers = ( { address = \"127.0.0.1:8000\"; weight = 2; } ); }\n"
+		   "  { name = \"pool\"; algorithm = \"leastconn\";\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; priority = 2; } ); }\n"
 		   ");\n",
 		   YAML_LISTENERS "backends:\n"
-		   "  - { name: pool, balance: leastconn,\n"
-		   "      servers: [ { address: \"127.0.0.1:8000\", weight: 2 } ] }\n"
+		   "  - { name: pool, algorithm: leastconn,\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\", priority: 2 } ] }\n"
 		   "\n",
-		   "5: backends[0] (\"pool\"): unknown key 'balance'",
-		   "6: backends[0] (\"pool\"): servers[0]: unknown key 'weight'");
+		   "5: backends[0] (\"pool\"): unknown key 'algorithm'",
+		   "6: backends[0] (\"pool\"): servers[0]: unknown key 'priority'");
 }
 END_TEST
 
@@ -796,6 +1154,260 @@ START_TEST(every_error_is_reported_in_file_order)
 }
 END_TEST
 
+START_TEST(traffic_control_key_of_the_wrong_type_is_an_error)
+{
+	CHECK_BOTH("global = { max_connections = \"10000\"; };\n"
+		   "listeners = (\n"
+		   "  { name = \"web\"; listen = \"127.0.0.1:8080\"; backend = \"pool\";\n"
+		   "    max_connections = 1.5; accept_proxy = \"yes\"; "
+		   "allow = 10; deny = ( \"10.0.0.0/8\", 7 ); }\n"
+		   ");\n"
+		   "backends = (\n"
+		   "  { name = \"pool\"; balance = 1; send_proxy = true; health_check = \"2s\";\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; "
+		   "weight = \"2\"; max_connections = true; backup = 1; } ); },\n"
+		   "  { name = \"hc\"; health_check = { interval = true; "
+		   "timeout = [ \"1s\" ]; rise = \"2\"; fall = 2.0; };\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); }\n"
+		   ");\n",
+		   "global: { max_connections: \"10000\" }\n"
+		   "listeners:\n"
+		   "  - { name: web, listen: \"127.0.0.1:8080\", backend: pool,\n"
+		   "      max_connections: 1.5, accept_proxy: yes, allow: 10, deny: [ 10.0.0.0/8, 7 ] }\n"
+		   "\n"
+		   "backends:\n"
+		   "  - { name: pool, balance: 1, send_proxy: true, health_check: 2s,\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\", "
+		   "weight: \"2\", max_connections: true, backup: 1 } ] }\n"
+		   "  - { name: hc, health_check: { interval: true, timeout: [ 1s ], rise: \"2\", fall: 2.0 },\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "\n",
+		   "1: global: max_connections: expected an integer, got a string",
+		   "4: listeners[0] (\"web\"): max_connections: expected an integer, got a "
+		   "floating-point number",
+		   "4: listeners[0] (\"web\"): accept_proxy: expected a boolean, got a string",
+		   "4: listeners[0] (\"web\"): allow: expected a string or a list of strings, got an "
+		   "integer",
+		   "4: listeners[0] (\"web\"): deny[1]: expected a string, got an integer",
+		   "7: backends[0] (\"pool\"): balance: expected a string, got an integer",
+		   "7: backends[0] (\"pool\"): send_proxy: expected a string, got a boolean",
+		   "7: backends[0] (\"pool\"): health_check: expected a group, got a string",
+		   "8: backends[0] (\"pool\"): servers[0]: weight: expected an integer, got a string",
+		   "8: backends[0] (\"pool\"): servers[0]: max_connections: expected an integer, got a "
+		   "boolean",
+		   "8: backends[0] (\"pool\"): servers[0]: backup: expected a boolean, got an integer",
+		   "9: backends[1] (\"hc\"): health_check: interval: expected a duration (\"5s\" or "
+		   "integer seconds), got a boolean",
+		   "9: backends[1] (\"hc\"): health_check: timeout: expected a duration (\"5s\" or "
+		   "integer seconds), got a list",
+		   "9: backends[1] (\"hc\"): health_check: rise: expected an integer, got a string",
+		   "9: backends[1] (\"hc\"): health_check: fall: expected an integer, got a "
+		   "floating-point number");
+}
+END_TEST
+
+START_TEST(traffic_control_value_out_of_range_is_an_error)
+{
+	/* 0 means "no limit" for a listener or a server; the process-wide
+	 * limit has no such value: leaving it out means "what the fd limit
+	 * carries". */
+	CHECK_BOTH("global = { max_connections = 0; };\n"
+		   "listeners = (\n"
+		   "  { name = \"web\"; listen = \"127.0.0.1:8080\"; "
+		   "backend = \"pool\"; max_connections = -1; },\n"
+		   "  { name = \"api\"; listen = \"127.0.0.1:8081\"; "
+		   "backend = \"pool\"; max_connections = 10000001; }\n"
+		   ");\n"
+		   "backends = (\n"
+		   "  { name = \"pool\"; health_check = { rise = 0; "
+		   "fall = 101; interval = \"0s\"; timeout = 0; };\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; weight = 0; },\n"
+		   "                { address = \"127.0.0.1:8001\"; "
+		   "weight = 257; max_connections = 10000001; },\n"
+		   "                { address = \"127.0.0.1:8002\"; weight = 256; max_connections = -1; } ); }\n"
+		   ");\n",
+		   "global: { max_connections: 0 }\n"
+		   "listeners:\n"
+		   "  - { name: web, listen: \"127.0.0.1:8080\", backend: pool, max_connections: -1 }\n"
+		   "  - { name: api, listen: \"127.0.0.1:8081\", backend: pool, max_connections: 10000001 }\n"
+		   "\n"
+		   "backends:\n"
+		   "  - { name: pool, health_check: { rise: 0, fall: 101, interval: 0s, timeout: 0 },\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\", weight: 0 },\n"
+		   "                 { address: \"127.0.0.1:8001\", weight: 257, max_connections: 10000001 },\n"
+		   "                 { address: \"127.0.0.1:8002\", weight: 256, max_connections: -1 } ] }\n"
+		   "\n",
+		   "1: global: max_connections: 0 is out of range (1-10000000)",
+		   "3: listeners[0] (\"web\"): max_connections: -1 is out of range (0-10000000)",
+		   "4: listeners[1] (\"api\"): max_connections: 10000001 is out of range (0-10000000)",
+		   "7: backends[0] (\"pool\"): health_check: rise: 0 is out of range (1-100)",
+		   "7: backends[0] (\"pool\"): health_check: fall: 101 is out of range (1-100)",
+		   "7: backends[0] (\"pool\"): health_check: interval: \"0s\": must be greater than 0",
+		   "7: backends[0] (\"pool\"): health_check: timeout: 0: must be greater than 0",
+		   "8: backends[0] (\"pool\"): servers[0]: weight: 0 is out of range (1-256)",
+		   "9: backends[0] (\"pool\"): servers[1]: weight: 257 is out of range (1-256)",
+		   "9: backends[0] (\"pool\"): servers[1]: max_connections: 10000001 is out of range "
+		   "(0-10000000)",
+		   "10: backends[0] (\"pool\"): servers[2]: max_connections: -1 is out of range "
+		   "(0-10000000)");
+}
+END_TEST
+
+START_TEST(unknown_balance_or_send_proxy_names_the_valid_ones)
+{
+	CHECK_BOTH(CONF_LISTENERS
+		   "backends = (\n"
+		   "  { name = \"pool\"; balance = \"fastest\"; send_proxy = \"v3\";\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); },\n"
+		   "  { name = \"p2\"; balance = \"RoundRobin\"; send_proxy = \"V1\";\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); },\n"
+		   "  { name = \"p3\"; balance = \"\"; send_proxy = \"on\";\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); }\n"
+		   ");\n",
+		   YAML_LISTENERS
+		   "backends:\n"
+		   "  - { name: pool, balance: fastest, send_proxy: v3,\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "  - { name: p2, balance: RoundRobin, send_proxy: V1,\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "  - { name: p3, balance: \"\", send_proxy: on,\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "\n",
+		   "5: backends[0] (\"pool\"): balance: \"fastest\": use roundrobin, leastconn, source "
+		   "or random",
+		   "5: backends[0] (\"pool\"): send_proxy: \"v3\": use off, v1 or v2",
+		   "7: backends[1] (\"p2\"): balance: \"RoundRobin\": use roundrobin, leastconn, source "
+		   "or random",
+		   "7: backends[1] (\"p2\"): send_proxy: \"V1\": use off, v1 or v2",
+		   "9: backends[2] (\"p3\"): balance: \"\": use roundrobin, leastconn, source or random",
+		   "9: backends[2] (\"p3\"): send_proxy: \"on\": use off, v1 or v2");
+}
+END_TEST
+
+START_TEST(bad_cidr_in_allow_or_deny_is_an_error_with_the_reason)
+{
+	CHECK_BOTH("listeners = (\n"
+		   "  { name = \"web\"; listen = \"127.0.0.1:8080\"; backend = \"pool\";\n"
+		   "    allow = [ \"10.0.0.1/8\", \"10.0.0.0/33\", "
+		   "\"::1/129\", \"1.2.3\", \"::ffff:10.0.0.0/104\" ];\n"
+		   "    deny = [ \"nonsense\", \"10.0.0.0/08\", \"10.0.0.0/\", "
+		   "\"::1/64\", \"\", \"fe80::1%eth0/64\" ]; },\n"
+		   "  { name = \"api\"; listen = \"127.0.0.1:8081\"; "
+		   "backend = \"pool\"; allow = \"10.0.0.0/-8\"; }\n"
+		   ");\n" CONF_BACKENDS,
+		   "listeners:\n"
+		   "  - { name: web, listen: \"127.0.0.1:8080\", backend: pool,\n"
+		   "      allow: [ 10.0.0.1/8, 10.0.0.0/33, \"::1/129\", 1.2.3, \"::ffff:10.0.0.0/104\" ],\n"
+		   "      deny: [ nonsense, 10.0.0.0/08, 10.0.0.0/, \"::1/64\", \"\", \"fe80::1%eth0/64\" ] }\n"
+		   "  - { name: api, listen: \"127.0.0.1:8081\", backend: pool, allow: 10.0.0.0/-8 }\n"
+		   "\n" YAML_BACKENDS,
+		   "3: listeners[0] (\"web\"): allow[0] \"10.0.0.1/8\": host bits set beyond the prefix "
+		   "(write the network address)",
+		   "3: listeners[0] (\"web\"): allow[1] \"10.0.0.0/33\": prefix must be 0-32",
+		   "3: listeners[0] (\"web\"): allow[2] \"::1/129\": prefix must be 0-128",
+		   "3: listeners[0] (\"web\"): allow[3] \"1.2.3\": not an IPv4 address",
+		   "4: listeners[0] (\"web\"): deny[0] \"nonsense\": not an IPv4 address",
+		   /* No leading zeros: "08" is not a prefix length. */
+		   "4: listeners[0] (\"web\"): deny[1] \"10.0.0.0/08\": prefix must be 0-32",
+		   "4: listeners[0] (\"web\"): deny[2] \"10.0.0.0/\": prefix must be 0-32",
+		   "4: listeners[0] (\"web\"): deny[3] \"::1/64\": host bits set beyond the prefix "
+		   "(write the network address)",
+		   "4: listeners[0] (\"web\"): deny[4] \"\": expected an address or a network such as "
+		   "10.0.0.0/8",
+		   "4: listeners[0] (\"web\"): deny[5] \"fe80::1%eth0/64\": not an IPv6 address",
+		   /* A single string is checked as the one rule of a list. */
+		   "5: listeners[1] (\"api\"): allow[0] \"10.0.0.0/-8\": prefix must be 0-32");
+}
+END_TEST
+
+START_TEST(health_check_timeout_beyond_its_interval_is_an_error)
+{
+	/* Also when the timeout is the default 1s and only the interval is
+	 * written, shorter. Equal is fine. */
+	CHECK_BOTH(CONF_LISTENERS
+		   "backends = (\n"
+		   "  { name = \"pool\"; health_check = { interval = \"1s\"; timeout = \"1500ms\"; };\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); },\n"
+		   "  { name = \"p2\"; health_check = { timeout = \"3s\"; rise = 1; };\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); },\n"
+		   "  { name = \"p3\"; health_check = { interval = \"500ms\"; };\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); },\n"
+		   "  { name = \"p4\"; health_check = { interval = 1; timeout = \"1000ms\"; port = 80; };\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); }\n"
+		   ");\n",
+		   YAML_LISTENERS
+		   "backends:\n"
+		   "  - { name: pool, health_check: { interval: 1s, timeout: 1500ms },\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "  - { name: p2, health_check: { timeout: 3s, rise: 1 },\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "  - { name: p3, health_check: { interval: 500ms },\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "  - { name: p4, health_check: { interval: 1, timeout: 1000ms, port: 80 },\n"
+		   "      servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "\n",
+		   "5: backends[0] (\"pool\"): health_check: timeout (1500 ms) must not exceed "
+		   "interval (1000 ms)",
+		   "7: backends[1] (\"p2\"): health_check: timeout (3000 ms) must not exceed "
+		   "interval (2000 ms)",
+		   "9: backends[2] (\"p3\"): health_check: timeout (1000 ms) must not exceed "
+		   "interval (500 ms)",
+		   "11: backends[3] (\"p4\"): health_check: unknown key 'port'");
+}
+END_TEST
+
+START_TEST(health_check_in_block_style_is_reported_at_the_same_line)
+{
+	CHECK_BOTH(CONF_LISTENERS
+		   "backends = (\n"
+		   "  { name = \"pool\";\n"
+		   "    health_check = {\n"
+		   "      interval = \"1s\";\n"
+		   "      timeout = \"2s\"; };\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; } ); }\n"
+		   ");\n",
+		   YAML_LISTENERS
+		   "backends:\n"
+		   "  - name: pool\n"
+		   "    health_check:\n"
+		   "      interval: 1s\n"
+		   "      timeout: 2s\n"
+		   "    servers: [ { address: \"127.0.0.1:8000\" } ]\n"
+		   "\n",
+		   "6: backends[0] (\"pool\"): health_check: timeout (2000 ms) must not exceed "
+		   "interval (1000 ms)");
+}
+END_TEST
+
+START_TEST(same_server_address_twice_in_a_backend_is_an_error)
+{
+	/* The address names the server (BACKEND/ADDR): another backend may
+	 * use it too. */
+	CHECK_BOTH(CONF_LISTENERS
+		   "backends = (\n"
+		   "  { name = \"pool\";\n"
+		   "    servers = ( { address = \"127.0.0.1:8000\"; },\n"
+		   "                { address = \"127.0.0.1:8001\"; },\n"
+		   "                { address = \"127.0.0.1:8000\"; weight = 2; },\n"
+		   "                { address = \"127.0.0.1:8000\"; backup = true; } ); },\n"
+		   "  { name = \"other\"; servers = ( { address = \"127.0.0.1:8000\"; } ); }\n"
+		   ");\n",
+		   YAML_LISTENERS
+		   "backends:\n"
+		   "  - name: pool\n"
+		   "    servers: [ { address: \"127.0.0.1:8000\" },\n"
+		   "               { address: \"127.0.0.1:8001\" },\n"
+		   "               { address: \"127.0.0.1:8000\", weight: 2 },\n"
+		   "               { address: \"127.0.0.1:8000\", backup: true } ]\n"
+		   "  - { name: other, servers: [ { address: \"127.0.0.1:8000\" } ] }\n"
+		   "\n",
+		   "8: backends[0] (\"pool\"): servers[2]: address \"127.0.0.1:8000\" already used by "
+		   "servers[0]",
+		   "9: backends[0] (\"pool\"): servers[3]: address \"127.0.0.1:8000\" already used by "
+		   "servers[0]");
+}
+END_TEST
+
 START_TEST(libconfig_include_is_refused_where_it_is_written)
 {
 	CHECK_CONF("global = { log_level = \"info\"; };\n@include \"other.conf\"\n",
@@ -883,6 +1495,10 @@ static Suite *config_suite(void)
 	tcase_add_test(ok, durations_take_integer_seconds_and_zero_shutdown_timeout);
 	tcase_add_test(ok, backend_no_listener_uses_is_fine);
 	tcase_add_test(ok, example_configs_load_and_agree);
+	tcase_add_test(ok, traffic_control_keys_absent_take_their_defaults);
+	tcase_add_test(ok, traffic_control_keys_land_in_the_model_in_both_syntaxes);
+	tcase_add_test(ok, allow_as_single_string_equals_a_one_item_list);
+	tcase_add_test(ok, spec_example_loads_in_both_syntaxes_to_the_values_written);
 	suite_add_tcase(s, ok);
 
 	tcase_add_checked_fixture(bad, setup, teardown);
@@ -903,6 +1519,13 @@ static Suite *config_suite(void)
 	tcase_add_test(bad, same_listen_address_twice_is_an_error_naming_both);
 	tcase_add_test(bad, no_listeners_or_backends_is_an_error);
 	tcase_add_test(bad, every_error_is_reported_in_file_order);
+	tcase_add_test(bad, traffic_control_key_of_the_wrong_type_is_an_error);
+	tcase_add_test(bad, traffic_control_value_out_of_range_is_an_error);
+	tcase_add_test(bad, unknown_balance_or_send_proxy_names_the_valid_ones);
+	tcase_add_test(bad, bad_cidr_in_allow_or_deny_is_an_error_with_the_reason);
+	tcase_add_test(bad, health_check_timeout_beyond_its_interval_is_an_error);
+	tcase_add_test(bad, health_check_in_block_style_is_reported_at_the_same_line);
+	tcase_add_test(bad, same_server_address_twice_in_a_backend_is_an_error);
 	suite_add_tcase(s, bad);
 
 	tcase_add_checked_fixture(yaml, setup, teardown);
