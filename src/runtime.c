@@ -82,9 +82,12 @@ void runtime_set_budget(struct runtime *rt, size_t reserved, size_t wanted, bool
 	else if (loud && limited)
 		log_info("connection limit %zu (open-file limit %llu)", rt->max_conns,
 			 (unsigned long long)rl.rlim_cur);
-	/* A lower limit than the connections open: no new ones until below. */
+	/* A lower limit than the connections open: no new ones until below;
+	 * a higher one lets the clients waiting in the backlog in now. */
 	if (rt->nconns >= rt->max_conns)
 		runtime_pause_accept(rt, 0);
+	else if (rt->accept_paused)
+		runtime_resume_accept(rt);
 }
 
 bool runtime_can_accept(struct runtime *rt)
