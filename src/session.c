@@ -103,7 +103,7 @@ static size_t session_nspares;
 static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg);
 static void session_on_timer(void *arg);
 static void session_connect(struct session *s, enum session_end if_none);
-static void session_build_header(struct session *s);
+static int session_build_header(struct session *s);
 static void session_connect_over(struct session *s);
 static void session_read_header(struct session *s);
 
@@ -139,6 +139,7 @@ static void session_release(void *arg)
 	server_unref(s->target);
 	backend_unref(s->backend);
 	listener_unref(s->listener);
+	free(s->proxy);
 
 	if (session_nspares >= SESSION_POOL_MAX) {
 		free(s);
@@ -384,7 +385,7 @@ static void session_recv(struct session *s, struct session_half *h)
 /* send_proxy bytes still owed to H (the server side only). */
 static size_t session_header_owed(const struct session *s, const struct session_half *h)
 {
-	return h == &s->server ? (size_t)(s->proxy_len - s->proxy_sent) : 0;
+	return h == &s->server && s->proxy != NULL ? (size_t)(s->proxy->len - s->proxy->sent) : 0;
 }
 
 /* One write of what H's peer sent to H; towards the server, the PROXY
@@ -400,7 +401,7 @@ static void session_send(struct session *s, struct session_half *h)
 	if (h->fd < 0 || h->shut || (ring_empty(src) && hdr == 0))
 		return;
 	if (hdr > 0) {
-		iov[0].iov_base = s->proxy_hdr + s->proxy_sent;
+		iov[0].iov_base = s->proxy->hdr + s->proxy->sent;
 		iov[0].iov_len = hdr;
 		cnt = 1;
 	}
@@ -410,7 +411,7 @@ static void session_send(struct session *s, struct session_half *h)
 		s->last_active_ms = reactor_now(rt->reactor);
 		if (hdr > 0) {
 			size_t k = n < hdr ? n : hdr;
-			s->proxy_sent = (uint8_t)(s->proxy_sent + k);
+			s->proxy->sent = (uint8_t)(s->proxy->sent + k);
 			n -= k;
 		}
 		if (n == 0)
@@ -535,7 +536,11 @@ static void session_connected(struct session *s)
 	s->last_active_ms = now;
 	log_debug("session %" PRIu64 ": connected to %s", s->id, s->target->name);
 	session_set_state(s, SESSION_RELAYING);
-	session_build_header(s);
+	if (session_build_header(s) < 0) {
+		log_warnx("session %" PRIu64 ": no memory for the PROXY header", s->id);
+		session_close(s, SESSION_END_ERROR);
+		return;
+	}
 	if (session_arm(s, s->listener->idle_timeout_ms) < 0)
 		return;
 	/* Bytes the client sent early go now, exactly once. */
@@ -738,25 +743,37 @@ static void session_on_timer(void *arg)
 	}
 }
 
-/* send_proxy: the header for this connect (again for each retry, as
- * each is a new connection), written before any client byte. */
-static void session_build_header(struct session *s)
+/* send_proxy's state, made the first time it is needed; NULL if memory
+ * ran out. */
+static struct session_proxy *session_proxy_state(struct session *s)
 {
-	s->proxy_sent = 0;
-	s->proxy_len = 0;
+	if (s->proxy == NULL)
+		s->proxy = calloc(1, sizeof(*s->proxy));
+	return s->proxy;
+}
+
+/* send_proxy: the header for this connect (again for each retry, as
+ * each is a new connection), written before any client byte. -1 if
+ * memory ran out. */
+static int session_build_header(struct session *s)
+{
+	struct session_proxy *p;
+
 	if (s->backend->send_proxy == CONFIG_SEND_PROXY_OFF)
-		return;
-	if (s->local_addr.len == 0) {
-		s->local_addr.len = sizeof(s->local_addr.u);
-		if (getsockname(s->client.fd, &s->local_addr.u.sa, &s->local_addr.len) < 0)
-			memset(&s->local_addr, 0, sizeof(s->local_addr));
+		return 0;
+	if ((p = session_proxy_state(s)) == NULL)
+		return -1;
+	p->sent = 0;
+	if (p->local.len == 0) {
+		p->local.len = sizeof(p->local.u);
+		if (getsockname(s->client.fd, &p->local.u.sa, &p->local.len) < 0)
+			memset(&p->local, 0, sizeof(p->local));
 	}
 	if (s->backend->send_proxy == CONFIG_SEND_PROXY_V1)
-		s->proxy_len = (uint8_t)proxyproto_v1_encode((char *)s->proxy_hdr, &s->client_addr,
-							     &s->local_addr);
+		p->len = (uint8_t)proxyproto_v1_encode((char *)p->hdr, &s->client_addr, &p->local);
 	else
-		s->proxy_len = (uint8_t)proxyproto_v2_encode(s->proxy_hdr, &s->client_addr,
-							     &s->local_addr);
+		p->len = (uint8_t)proxyproto_v2_encode(p->hdr, &s->client_addr, &p->local);
+	return 0;
 }
 
 /* The client is known (accepted, or its PROXY header read): check it
@@ -807,7 +824,9 @@ static void session_read_header(struct session *s)
 	ring_consume(&s->client.in, &s->rt->pool, h.len);
 	if (h.has_addr) {
 		s->client_addr = h.src;
-		s->local_addr = h.dst;
+		/* An outgoing header names what the client really reached. */
+		if (s->backend->send_proxy != CONFIG_SEND_PROXY_OFF && session_proxy_state(s) != NULL)
+			s->proxy->local = h.dst;
 	}
 	reactor_timer_cancel(session_reactor(s), &s->timer);
 	session_admit(s);

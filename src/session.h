@@ -45,6 +45,15 @@ enum session_end {
 	SESSION_END_ERROR,
 };
 
+/* What send_proxy needs, apart so that sessions without it stay small
+ * (an idle connection should cost a few hundred bytes). */
+struct session_proxy {
+	struct addr local;              /* the address the client reached; len 0: unknown */
+	uint8_t len;                    /* header bytes for this connect */
+	uint8_t sent;                   /* of them written */
+	unsigned char hdr[PROXYPROTO_V1_MAX];  /* the header itself */
+};
+
 struct session_half {
 	int fd;                         /* -1 when not connected or gone */
 	struct session_half *peer;      /* the other side */
@@ -70,11 +79,8 @@ struct session {
 	bool connecting;                /* counted in target's connects in flight */
 	int retries;                    /* connects tried after the first failed */
 	struct addr client_addr;        /* the client's address (the PROXY header's) */
-	struct addr local_addr;         /* the address the client reached, once known */
 	bool routed;                    /* admitted: counted on its backend */
-	uint8_t proxy_len;              /* send_proxy: header bytes for this connect */
-	uint8_t proxy_sent;             /* of them written */
-	unsigned char proxy_hdr[PROXYPROTO_V1_MAX];  /* the header itself */
+	struct session_proxy *proxy;    /* send_proxy's state, only where it is on */
 	uint64_t start_ms;              /* accepted at */
 	uint64_t connect_ms;            /* accept until connected / given up */
 	uint64_t last_active_ms;        /* last byte moved either way */
