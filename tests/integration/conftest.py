@@ -9,73 +9,23 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+# The helpers tests/systemd shares; the test files import them from here.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from netpolld_testlib import (TIMEOUT, connect, free_port, hostport, parse_info,  # noqa: E402,F401
+                              parse_logfmt, recv_all, recv_exactly, wait_until)
+
 ROOT = os.environ.get("NETPOLLD_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BINARY = os.environ.get("NETPOLLD", os.path.join(ROOT, "build", "netpolld"))
-# Generous: the suite also runs under ASan on a loaded 2-core machine.
-TIMEOUT = float(os.environ.get("NETPOLLD_TEST_TIMEOUT", "20"))
 # Set by `make check-asan`: RSS says little there (ASan keeps freed memory
 # in quarantine); LeakSanitizer at exit says more.
 SANITIZED = os.environ.get("NETPOLLD_SANITIZED") == "1"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
-
-
-def wait_until(predicate, timeout=TIMEOUT, interval=0.01, what="condition"):
-    """Polls PREDICATE until it returns a true value; fails after TIMEOUT."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port(host="127.0.0.1"):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def hostport(host, port):
-    """An address as netpolld's configuration and logs write it."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def connect(port, host="127.0.0.1", timeout=TIMEOUT):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect((host, port))
-    return s
-
-
-def recv_all(sock, timeout=TIMEOUT):
-    """Reads until EOF; returns the bytes. Raises on reset or timeout."""
-    sock.settimeout(timeout)
-    chunks = []
-    while True:
-        b = sock.recv(1 << 16)
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
-
-
-def recv_exactly(sock, n, timeout=TIMEOUT):
-    sock.settimeout(timeout)
-    buf = bytearray()
-    while len(buf) < n:
-        b = sock.recv(n - len(buf))
-        if not b:
-            raise AssertionError(f"EOF after {len(buf)} of {n} bytes")
-        buf += b
-    return bytes(buf)
 
 
 def reset(sock):
@@ -215,21 +165,12 @@ def stats_query(path, *commands, timeout=TIMEOUT):
     return answers
 
 
-def parse_info(text):
-    """`show info` as a dict of strings."""
-    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
-
-
 def parse_stat(text):
     """`show stat` CSV as a list of dicts keyed by column."""
     lines = text.splitlines()
     assert lines[0].startswith("# "), lines
     cols = lines[0][2:].split(",")
     return [dict(zip(cols, ln.split(","))) for ln in lines[1:]]
-
-
-def parse_logfmt(line):
-    return dict(re.findall(r"(\w+)=(\S+)", line))
 
 
 class Netpolld:

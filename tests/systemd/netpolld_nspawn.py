@@ -35,16 +35,21 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import warnings
 
 import pytest
 
+# The helpers tests/integration shares; the test file imports them from here.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from netpolld_testlib import (TIMEOUT, connect, free_port, parse_info,  # noqa: E402,F401
+                              parse_logfmt, recv_all, recv_exactly, wait_until)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("NETPOLLD_SRC") or os.path.abspath(os.path.join(HERE, "..", ".."))
 CACHE = os.environ.get("NETPOLLD_TEST_CACHE", "/var/cache/netpolld-test")
-TIMEOUT = float(os.environ.get("NETPOLLD_TEST_TIMEOUT", "20"))
 KEEP = os.environ.get("NETPOLLD_TEST_KEEP") == "1"
 
 CONFIG = "/etc/netpolld/netpolld.conf"
@@ -60,18 +65,6 @@ INSIDE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
               "LANG": "C.UTF-8", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "TERM": "dumb"}
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.05, what="condition"):
-    """Polls PREDICATE until it returns a true value; fails after TIMEOUT."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 def hold(predicate, duration, interval=0.1, what="condition"):
     """Asserts that PREDICATE stays true for DURATION seconds, failing at
     the first check where it is not: how a test proves that something
@@ -81,41 +74,6 @@ def hold(predicate, duration, interval=0.1, what="condition"):
         if not predicate():
             raise AssertionError(f"{what} stopped holding before {duration}s had passed")
         time.sleep(interval)
-
-
-def free_port(host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def connect(port, host="127.0.0.1", timeout=TIMEOUT):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect((host, port))
-    return s
-
-
-def recv_all(sock, timeout=TIMEOUT):
-    """Reads until EOF; returns the bytes. Raises on reset or timeout."""
-    sock.settimeout(timeout)
-    chunks = []
-    while True:
-        b = sock.recv(1 << 16)
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
-
-
-def recv_exactly(sock, n, timeout=TIMEOUT):
-    sock.settimeout(timeout)
-    buf = bytearray()
-    while len(buf) < n:
-        b = sock.recv(n - len(buf))
-        if not b:
-            raise AssertionError(f"EOF after {len(buf)} of {n} bytes")
-        buf += b
-    return bytes(buf)
 
 
 def echo(port, payload, timeout=TIMEOUT):
@@ -229,15 +187,6 @@ def conf_text(listen, servers, *, name="front", global_=None, defaults=None, lis
         + "backends = (\n  {\n    name = \"pool\";\n"
         + f"{settings(backend)}    servers = (\n{servers_s}\n    );\n  }}\n);\n"
     )
-
-
-def parse_logfmt(line):
-    return dict(re.findall(r"(\w+)=(\S+)", line))
-
-
-def parse_info(text):
-    """`key: value` lines (netpollctl info, show info) as a dict."""
-    return dict(ln.split(": ", 1) for ln in text.splitlines() if ": " in ln)
 
 
 def _die_with_parent():
