@@ -12,6 +12,7 @@ void buffer_pool_init(struct buffer_pool *p, size_t size, size_t max_free)
 	p->nfree = 0;
 	p->max_free = max_free;
 	p->in_use = 0;
+	p->low_free = 0;
 }
 
 void buffer_pool_destroy(struct buffer_pool *p)
@@ -22,6 +23,22 @@ void buffer_pool_destroy(struct buffer_pool *p)
 		p->free_list = next;
 	}
 	p->nfree = 0;
+	p->low_free = 0;
+}
+
+size_t buffer_pool_trim(struct buffer_pool *p, size_t floor)
+{
+	size_t n = p->low_free, freed = 0;
+
+	while (n-- > 0 && p->nfree > floor) {
+		void *b = p->free_list;
+		p->free_list = *(void **)b;
+		p->nfree--;
+		free(b);
+		freed++;
+	}
+	p->low_free = p->nfree;
+	return freed;
 }
 
 static char *buffer_get(struct buffer_pool *p)
@@ -31,7 +48,10 @@ static char *buffer_get(struct buffer_pool *p)
 	if (b != NULL) {
 		p->free_list = *(void **)b;
 		p->nfree--;
+		if (p->nfree < p->low_free)
+			p->low_free = p->nfree;
 	} else {
+		p->low_free = 0;
 		b = malloc(p->size);
 		if (b == NULL)
 			return NULL;

@@ -15,6 +15,7 @@ struct buffer_pool {
 	size_t nfree;           /* buffers on free_list */
 	size_t max_free;        /* spares kept; more go back to the allocator */
 	size_t in_use;          /* buffers lent to rings */
+	size_t low_free;        /* fewest spares since the last trim */
 };
 
 struct ring {
@@ -25,6 +26,9 @@ struct ring {
 
 void buffer_pool_init(struct buffer_pool *p, size_t size, size_t max_free);
 void buffer_pool_destroy(struct buffer_pool *p);
+/* Frees the spares no one took since the last trim (the fewest there
+ * were meanwhile), keeping at least FLOOR. Returns how many it freed. */
+size_t buffer_pool_trim(struct buffer_pool *p, size_t floor);
 
 static inline bool ring_empty(const struct ring *r)
 {

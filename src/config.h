@@ -95,7 +95,7 @@ struct config {
 	bool log_connections;           /* global.log_connections */
 	size_t buffer_size;             /* bytes per direction per connection */
 	size_t max_connections;         /* process-wide; 0 = what the fd limit carries */
-	bool splice;                    /* global.splice: read and kept; the relay is buffered */
+	bool splice;                    /* global.splice: bulk transfers through pipes (Linux) */
 	uint32_t shutdown_timeout_ms;   /* graceful stop bound; 0 = at once */
 	struct config_address stats_socket;    /* global.stats_socket; text NULL = none */
 	struct config_address metrics_listen;  /* global.metrics_listen; text NULL = none */

@@ -514,8 +514,6 @@ static const struct config_key config_global_keys[] = {
 	  offsetof(struct config, metrics_listen), 0, 0 },
 	{ "max_connections", CONFIG_SHAPE_INT, false, config_set_size,
 	  offsetof(struct config, max_connections), 1, CONFIG_CONNECTIONS_MAX },
-	/* The SPEC's key, so its files load; this version relays through
-	 * its buffers whatever it says (pipes_in_use stays 0). */
 	{ "splice", CONFIG_SHAPE_BOOL, false, config_set_bool,
 	  offsetof(struct config, splice), 0, 0 },
 	{ NULL },

@@ -80,6 +80,8 @@ static void daemon_on_watchdog(void *arg)
 static void daemon_apply_settings(struct daemon *d, const struct config *cfg)
 {
 	d->rt.log_connections = cfg->log_connections;
+	/* Directions already on a pipe finish their burst on it. */
+	d->rt.splice = cfg->splice && pipe_pool_supported();
 	d->rt.shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	if (!d->level_given)
 		log_set_level(cfg->log_level);
@@ -432,6 +434,7 @@ static void daemon_info(const struct daemon *d, struct stats_info *info, uint64_
 	info->bytes_out = d->rt.bytes_out;
 	info->accept_paused = d->rt.accept_paused;
 	info->buffers_in_use = d->rt.pool.in_use;
+	info->pipes_in_use = d->rt.pipes.in_use;
 	info->log_dropped = log_dropped();
 }
 

@@ -163,3 +163,47 @@ enum io_result net_writev(int fd, const struct iovec *iov, int n, size_t *moved)
 	}
 	return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
 }
+
+/* Both directions: the socket is non-blocking already, and
+ * SPLICE_F_NONBLOCK makes the pipe side so too. */
+static ssize_t net_splice(int from, int to, size_t max)
+{
+#ifdef __linux__
+	ssize_t r;
+
+	do
+		r = splice(from, NULL, to, NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (r < 0 && errno == EINTR);
+	return r;
+#else
+	(void)from;
+	(void)to;
+	(void)max;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+enum io_result net_splice_in(int fd, int pipe_wr, size_t max, size_t *moved)
+{
+	ssize_t r = net_splice(fd, pipe_wr, max);
+
+	*moved = r > 0 ? (size_t)r : 0;
+	if (r > 0)
+		return IO_OK;
+	if (r == 0)
+		return IO_EOF;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+}
+
+enum io_result net_splice_out(int pipe_rd, int fd, size_t max, size_t *moved)
+{
+	ssize_t r = net_splice(pipe_rd, fd, max);
+
+	*moved = r > 0 ? (size_t)r : 0;
+	if (r > 0)
+		return IO_OK;
+	if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+		return IO_AGAIN;
+	return IO_ERR;
+}

@@ -36,5 +36,10 @@ size_t net_unsent(int fd);
 
 enum io_result net_readv(int fd, struct iovec *iov, int n, size_t *moved);
 enum io_result net_writev(int fd, const struct iovec *iov, int n, size_t *moved);
+/* splice(): at most MAX bytes from socket FD into pipe PIPE_WR, or from
+ * pipe PIPE_RD into socket FD; the answers mean what net_readv's and
+ * net_writev's do. Linux only (elsewhere IO_ERR with ENOSYS). */
+enum io_result net_splice_in(int fd, int pipe_wr, size_t max, size_t *moved);
+enum io_result net_splice_out(int pipe_rd, int fd, size_t max, size_t *moved);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "buffer.h"
+#include "pipe_pool.h"
 #include "timer.h"
 
 struct reactor;
@@ -32,11 +33,16 @@ struct runtime_callbacks {
 struct runtime {
 	struct reactor *reactor;        /* the loop everything runs on */
 	struct buffer_pool pool;        /* relay buffers */
+	struct pipe_pool pipes;         /* splice pipes */
+	bool splice;                    /* global.splice, where the system has it */
+	struct timer trim_timer;        /* gives spare buffers and pipes back */
 	struct runtime_callbacks cb;    /* up to the layer that owns listeners */
 	struct runtime_link *conns;     /* every open connection, newest first */
 	size_t nconns;
 	uint64_t next_conn_id;          /* conn= of the next connection */
 	size_t max_conns;               /* what the open-file limit can carry */
+	size_t fd_limit;                /* RLIMIT_NOFILE (SIZE_MAX: none) */
+	size_t fd_reserved;             /* of it, kept out of the connection budget */
 	bool accept_paused;             /* at the limit or out of fds */
 	struct timer accept_timer;      /* ends an out-of-fds pause */
 	uint64_t accept_warned_ms;      /* last "pausing accepts" warning */
@@ -65,6 +71,12 @@ bool runtime_can_accept(struct runtime *rt);
  * 0): listeners rest until a connection closes, rather than spin on a
  * backlog the process cannot take from. */
 void runtime_pause_accept(struct runtime *rt, int err);
+/* A pipe for one direction's splice relay, if splicing is on and the
+ * open-file limit has room for it beyond the connections': pipes only
+ * take descriptors connections are far from needing. 0 or -1. */
+int runtime_pipe_get(struct runtime *rt, struct relay_pipe *pipe);
+/* PIPE back; EMPTY false if it still holds bytes (they are dropped). */
+void runtime_pipe_put(struct runtime *rt, struct relay_pipe *pipe, bool empty);
 /* Bookkeeping for sessions. */
 uint64_t runtime_conn_opened(struct runtime *rt, struct runtime_link *l);
 void runtime_conn_closed(struct runtime *rt, struct runtime_link *l);

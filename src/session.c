@@ -26,6 +26,14 @@
  * other direction keeps flowing. Client bytes read while connecting stay
  * in the ring until a server accepts, so a retry never duplicates them.
  *
+ * With global.splice, a direction whose read filled its ring carries a
+ * bulk transfer: once that ring has drained, its next bytes go from
+ * socket to socket through a kernel pipe with splice(), never copied
+ * into the proxy. A direction is on its ring or on its pipe, never
+ * both, so bytes cannot overtake one another; the pipe goes back to the
+ * pool when the burst is over, and small request/response traffic never
+ * leaves the ring.
+ *
  * Nothing the kernel has acknowledged is given up: a side whose writes
  * fail may still hold readable bytes (Linux returns them before the
  * reset), so it is read to its end; and a socket is closed only once its
@@ -176,6 +184,7 @@ static void session_half_init(struct session *s, struct session_half *h,
 {
 	memset(h, 0, sizeof(*h));
 	h->fd = fd;
+	h->pipe.rd = h->pipe.wr = -1;
 	h->peer = peer;
 	h->session = s;
 }
@@ -244,6 +253,35 @@ static void session_half_drop(struct session *s, struct session_half *h)
 	h->eof = h->shut = true;
 }
 
+/* Whether H holds bytes its peer is owed, in its ring or its pipe. */
+static bool session_owes(const struct session_half *h)
+{
+	return !ring_empty(&h->in) || h->piped > 0;
+}
+
+/* Whether H's input has nowhere to go until its peer takes some. */
+static bool session_half_full(const struct session *s, const struct session_half *h)
+{
+	if (h->pipe.rd >= 0)
+		return h->pipe_full || h->piped >= h->pipe.size;
+	return ring_full(&h->in, &s->rt->pool);
+}
+
+/* Gives H's pipe back; bytes still in it go with it. */
+static void session_pipe_release(struct session *s, struct session_half *h)
+{
+	runtime_pipe_put(s->rt, &h->pipe, h->piped == 0);
+	h->piped = 0;
+	h->pipe_full = false;
+}
+
+/* What H read can no longer be delivered: forget it. */
+static void session_discard(struct session *s, struct session_half *h)
+{
+	ring_clear(&h->in, &s->rt->pool);
+	session_pipe_release(s, h);
+}
+
 void session_close(struct session *s, enum session_end why)
 {
 	struct runtime *rt = s->rt;
@@ -255,8 +293,8 @@ void session_close(struct session *s, enum session_end why)
 	reactor_timer_cancel(rt->reactor, &s->timer);
 	session_half_drop(s, &s->client);
 	session_half_drop(s, &s->server);
-	ring_clear(&s->client.in, &rt->pool);
-	ring_clear(&s->server.in, &rt->pool);
+	session_discard(s, &s->client);
+	session_discard(s, &s->server);
 	if (!s->connected)
 		s->connect_ms = now - s->start_ms;
 	session_set_state(s, SESSION_CLOSED);
@@ -311,7 +349,7 @@ static void session_write_failed(struct session *s, struct session_half *h, int 
 {
 	session_note_failure(s, h, err);
 	h->shut = true;
-	ring_clear(&h->peer->in, &s->rt->pool);
+	session_discard(s, h->peer);
 }
 
 /* Reading H failed: nothing more will come from it and nothing can go to
@@ -333,23 +371,34 @@ static void session_read_failed(struct session *s, struct session_half *h, int e
 	case SESSION_CLOSED:
 		return;
 	}
-	ring_clear(&h->peer->in, &s->rt->pool);
+	session_discard(s, h->peer);
 	session_half_drop(s, h);
+}
+
+/* send_proxy bytes still owed to H (the server side only). */
+static size_t session_header_owed(const struct session *s, const struct session_half *h)
+{
+	return h == &s->server && s->proxy != NULL ? (size_t)(s->proxy->len - s->proxy->sent) : 0;
+}
+
+static void session_got_eof(struct session *s, struct session_half *h)
+{
+	h->eof = true;
+	if (s->end == SESSION_END_NONE)
+		s->end = h == &s->client ? SESSION_END_CLIENT_CLOSE : SESSION_END_SERVER_CLOSE;
+	log_debug("session %" PRIu64 ": %s sent FIN", s->id, session_side(s, h));
 }
 
 /* One read from H into its ring: bounded work per wakeup. Bytes its peer
  * can no longer take are read all the same and dropped: leaving them in
  * the socket would turn our eventual close into a reset. */
-static void session_recv(struct session *s, struct session_half *h)
+static void session_recv_ring(struct session *s, struct session_half *h)
 {
 	struct runtime *rt = s->rt;
 	struct iovec iov[2];
 	size_t n;
-	int cnt;
+	int cnt = ring_space(&h->in, &rt->pool, iov);
 
-	if (h->fd < 0 || h->eof)
-		return;
-	cnt = ring_space(&h->in, &rt->pool, iov);
 	if (cnt == 0)
 		return;
 	if (cnt < 0) {
@@ -360,18 +409,19 @@ static void session_recv(struct session *s, struct session_half *h)
 	switch (net_readv(h->fd, iov, cnt, &n)) {
 	case IO_OK:
 		ring_produce(&h->in, &rt->pool, n);
-		if (h->peer->shut)
+		if (h->peer->shut) {
 			ring_clear(&h->in, &rt->pool);
-		else
-			s->last_active_ms = reactor_now(rt->reactor);
+			return;
+		}
+		s->last_active_ms = reactor_now(rt->reactor);
+		/* A whole buffer at once: more is coming than a ring holds. */
+		if (n == rt->pool.size && rt->splice && s->state != SESSION_CONNECTING)
+			h->bulk = true;
 		return;
 	case IO_AGAIN:
 		break;
 	case IO_EOF:
-		h->eof = true;
-		if (s->end == SESSION_END_NONE)
-			s->end = h == &s->client ? SESSION_END_CLIENT_CLOSE : SESSION_END_SERVER_CLOSE;
-		log_debug("session %" PRIu64 ": %s sent FIN", s->id, session_side(s, h));
+		session_got_eof(s, h);
 		break;
 	case IO_ERR:
 		session_read_failed(s, h, errno);
@@ -382,10 +432,95 @@ static void session_recv(struct session *s, struct session_half *h)
 		ring_clear(&h->in, &rt->pool);
 }
 
-/* send_proxy bytes still owed to H (the server side only). */
-static size_t session_header_owed(const struct session *s, const struct session_half *h)
+/* One splice from H into its pipe. */
+static void session_recv_pipe(struct session *s, struct session_half *h)
 {
-	return h == &s->server && s->proxy != NULL ? (size_t)(s->proxy->len - s->proxy->sent) : 0;
+	size_t n, room = h->pipe.size - h->piped;
+
+	switch (net_splice_in(h->fd, h->pipe.wr, room, &n)) {
+	case IO_OK:
+		h->piped += (uint32_t)n;
+		s->last_active_ms = reactor_now(session_reactor(s));
+		return;
+	case IO_AGAIN:
+		/* A pipe counts slots, not bytes: it can be full before its
+		 * capacity. Read again once the peer has taken some. */
+		if (h->piped > 0) {
+			h->pipe_full = true;
+			return;
+		}
+		/* Nothing waiting: the burst is over, and what comes next
+		 * may be small; it starts on the ring again. */
+		h->bulk = false;
+		session_pipe_release(s, h);
+		return;
+	case IO_EOF:
+		session_got_eof(s, h);
+		if (h->piped == 0)
+			session_pipe_release(s, h);
+		return;
+	case IO_ERR:
+		if (errno == EINVAL && h->piped == 0) {
+			/* This kind of socket cannot splice: the ring it is. */
+			h->no_splice = true;
+			session_pipe_release(s, h);
+			session_recv_ring(s, h);
+			return;
+		}
+		session_read_failed(s, h, errno);
+		return;
+	}
+}
+
+/* Whether H's input goes through a pipe: it holds one, or a bulk
+ * transfer is on, its ring has drained (so nothing can be overtaken),
+ * and the PROXY header owed ahead of it is out. */
+static bool session_use_pipe(struct session *s, struct session_half *h)
+{
+	if (h->pipe.rd >= 0)
+		return true;
+	if (!h->bulk || h->no_splice || !ring_empty(&h->in) || h->peer->shut ||
+	    session_header_owed(s, h->peer) > 0)
+		return false;
+	if (runtime_pipe_get(s->rt, &h->pipe) == 0)
+		return true;
+	h->bulk = false;        /* no pipe to be had: do not ask on every read */
+	return false;
+}
+
+static void session_recv(struct session *s, struct session_half *h)
+{
+	if (h->fd < 0 || h->eof)
+		return;
+	if (session_use_pipe(s, h))
+		session_recv_pipe(s, h);
+	else
+		session_recv_ring(s, h);
+}
+
+/* One splice of what H's peer put in its pipe out to H. */
+static void session_send_pipe(struct session *s, struct session_half *h)
+{
+	struct session_half *src = h->peer;
+	size_t n;
+
+	switch (net_splice_out(src->pipe.rd, h->fd, src->piped, &n)) {
+	case IO_OK:
+		s->last_active_ms = reactor_now(session_reactor(s));
+		src->piped -= (uint32_t)n;
+		src->pipe_full = false;
+		h->sent += n;
+		session_count_bytes(s, h, n);
+		if (src->piped == 0 && src->eof)
+			session_pipe_release(s, src);
+		return;
+	case IO_AGAIN:
+	case IO_EOF:
+		return;
+	case IO_ERR:
+		session_write_failed(s, h, errno);
+		return;
+	}
 }
 
 /* One write of what H's peer sent to H; towards the server, the PROXY
@@ -398,7 +533,13 @@ static void session_send(struct session *s, struct session_half *h)
 	struct iovec iov[3];
 	int cnt = 0;
 
-	if (h->fd < 0 || h->shut || (ring_empty(src) && hdr == 0))
+	if (h->fd < 0 || h->shut)
+		return;
+	if (h->peer->piped > 0) {
+		session_send_pipe(s, h);
+		return;
+	}
+	if (ring_empty(src) && hdr == 0)
 		return;
 	if (hdr > 0) {
 		iov[0].iov_base = s->proxy->hdr + s->proxy->sent;
@@ -434,7 +575,7 @@ static void session_forward_fin(struct session *s, struct session_half *src)
 {
 	struct session_half *dst = src->peer;
 
-	if (!src->eof || !ring_empty(&src->in) || dst->shut || session_header_owed(s, dst) > 0)
+	if (!src->eof || session_owes(src) || dst->shut || session_header_owed(s, dst) > 0)
 		return;
 	dst->shut = true;
 	/* ENOTCONN: the peer is gone already; its own error comes next. */
@@ -449,9 +590,9 @@ static void session_set_interest(struct session *s, struct session_half *h)
 
 	if (h->fd < 0)
 		return;
-	if (!h->eof && !ring_full(&h->in, &s->rt->pool))
+	if (!h->eof && !session_half_full(s, h))
 		mask |= REACTOR_READ;
-	if (!h->shut && (!ring_empty(&h->peer->in) || session_header_owed(s, h) > 0))
+	if (!h->shut && (session_owes(h->peer) || session_header_owed(s, h) > 0))
 		mask |= REACTOR_WRITE;
 	reactor_set(session_reactor(s), h->fd, mask);
 }

@@ -8,6 +8,7 @@
 
 #include "addr.h"
 #include "buffer.h"
+#include "pipe_pool.h"
 #include "proxyproto.h"
 #include "reactor.h"
 #include "runtime.h"
@@ -59,9 +60,14 @@ struct session_half {
 	struct session_half *peer;      /* the other side */
 	struct session *session;        /* owner */
 	struct ring in;                 /* read from this side, owed to the peer */
+	struct relay_pipe pipe;         /* or, in a bulk transfer, spliced into this */
+	uint32_t piped;                 /* bytes in the pipe, owed to the peer */
 	uint64_t sent;                  /* bytes written to this side */
 	bool eof;                       /* this side will send no more (FIN, or gone) */
 	bool shut;                      /* we write no more to it (FIN sent, failed, gone) */
+	bool bulk;                      /* a read filled the ring: splice the next ones */
+	bool pipe_full;                 /* the pipe refused more before its capacity */
+	bool no_splice;                 /* this socket cannot splice (not TCP, say) */
 };
 
 struct session {

@@ -203,6 +203,37 @@ START_TEST(test_pool_keeps_at_most_max_free_spares)
 }
 END_TEST
 
+/* Spares a whole period left untouched go back; those it used stay. */
+START_TEST(test_trim_frees_only_spares_unused_since_last_trim)
+{
+	struct buffer_pool p;
+	struct ring r[8] = { 0 };
+	struct iovec iov[2];
+
+	buffer_pool_init(&p, 128, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(ring_space(&r[i], &p, iov), 1);
+	for (int i = 0; i < 8; i++)
+		ring_clear(&r[i], &p);
+	ck_assert_uint_eq(p.nfree, 8);
+	/* The burst itself took every spare there was: nothing to free. */
+	ck_assert_uint_eq(buffer_pool_trim(&p, 1), 0);
+	/* Two of the spares in use during the next period: the six
+	 * others were not needed. */
+	ck_assert_int_eq(ring_space(&r[0], &p, iov), 1);
+	ck_assert_int_eq(ring_space(&r[1], &p, iov), 1);
+	ring_clear(&r[0], &p);
+	ring_clear(&r[1], &p);
+	ck_assert_uint_eq(buffer_pool_trim(&p, 1), 6);
+	ck_assert_uint_eq(p.nfree, 2);
+	/* A quiet period: down to the floor, never below. */
+	ck_assert_uint_eq(buffer_pool_trim(&p, 1), 1);
+	ck_assert_uint_eq(p.nfree, 1);
+	ck_assert_uint_eq(buffer_pool_trim(&p, 1), 0);
+	buffer_pool_destroy(&p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("buffer");
@@ -215,6 +246,7 @@ int main(void)
 	tcase_add_test(tc, test_space_in_two_slices);
 	tcase_add_test(tc, test_random_traffic_matches_fifo);
 	tcase_add_test(tc, test_pool_keeps_at_most_max_free_spares);
+	tcase_add_test(tc, test_trim_frees_only_spares_unused_since_last_trim);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
