@@ -113,6 +113,9 @@ int listener_new_socket(struct listener *l, size_t i, int fd, bool inherited,
 	}
 	sock->addr = *a;
 	sock->fd = fd;
+	/* On the listening socket, so that (where the system passes it
+	 * on) accepted clients have it without a system call each. */
+	net_nodelay(fd, a);
 	sock->inherited = inherited;
 	sock->owner = l;
 	l->socks[i] = sock;
@@ -183,7 +186,7 @@ static void listener_on_accept(struct reactor *r, int fd, unsigned events, void 
 				return;
 			}
 		}
-		net_nodelay(cfd, &peer);
+		net_accepted_nodelay(cfd, &peer);
 		session_start(l, cfd, &peer);
 	}
 }

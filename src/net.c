@@ -118,6 +118,16 @@ void net_nodelay(int fd, const struct addr *a)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+void net_accepted_nodelay(int fd, const struct addr *a)
+{
+#ifdef __linux__
+	(void)fd;
+	(void)a;
+#else
+	net_nodelay(fd, a);
+#endif
+}
+
 size_t net_unsent(int fd)
 {
 #ifdef TIOCOUTQ

@@ -30,6 +30,10 @@ int net_connect(const struct addr *a, int *fd);
 /* After a connect in progress signals writability: 0 or the error. */
 int net_connect_error(int fd);
 void net_nodelay(int fd, const struct addr *a);
+/* TCP_NODELAY for a client accepted from a listener that has it: Linux
+ * copies the listener's options to the accepted socket, so there it
+ * costs nothing. */
+void net_accepted_nodelay(int fd, const struct addr *a);
 /* Bytes written to FD that the peer has not acknowledged yet (0 where the
  * system cannot tell). */
 size_t net_unsent(int fd);
