@@ -2,7 +2,10 @@
  * readiness API. Exactly one backend (poller_epoll.c, poller_kqueue.c ...)
  * is linked in; its state stays file-private. Backends speak only of fds
  * and REACTOR_READ/REACTOR_WRITE masks, and fold error and hang-up
- * conditions into READ|WRITE so handlers learn of them from the I/O call. */
+ * conditions into READ|WRITE so handlers learn of them from the I/O call;
+ * where the kernel says so, they add REACTOR_HUP (the peer's FIN is in)
+ * and REACTOR_ERR (an error or hang-up), which a handler may use to skip
+ * a call but need not. */
 #ifndef NETPOLLD_POLLER_H
 #define NETPOLLD_POLLER_H
 
@@ -12,7 +15,7 @@ struct poller;
 
 struct poller_event {
 	int fd;                 /* -1 once invalidated by the reactor */
-	unsigned mask;          /* REACTOR_READ | REACTOR_WRITE */
+	unsigned mask;          /* REACTOR_READ | REACTOR_WRITE, REACTOR_STATUS bits */
 };
 
 struct poller *poller_create(void);

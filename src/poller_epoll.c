@@ -53,7 +53,7 @@ int poller_apply(struct poller *p, int fd, unsigned old_mask, unsigned new_mask)
 		op = old_mask == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
 	ev.data.fd = fd;
 	if (new_mask & REACTOR_READ)
-		ev.events |= EPOLLIN;
+		ev.events |= EPOLLIN | EPOLLRDHUP;
 	if (new_mask & REACTOR_WRITE)
 		ev.events |= EPOLLOUT;
 	return epoll_ctl(p->epfd, op, fd, &ev);
@@ -82,10 +82,14 @@ int poller_wait(struct poller *p, struct poller_event *events, int max, int time
 		uint32_t e = p->events[i].events;
 		unsigned mask = 0;
 
-		if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 			mask |= REACTOR_READ;
 		if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			mask |= REACTOR_WRITE;
+		if (e & EPOLLRDHUP)
+			mask |= REACTOR_HUP;
+		if (e & (EPOLLERR | EPOLLHUP))
+			mask |= REACTOR_ERR;
 		events[i].fd = p->events[i].data.fd;
 		events[i].mask = mask;
 	}

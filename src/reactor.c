@@ -358,7 +358,7 @@ static void reactor_dispatch(struct reactor *r)
 		 * reading earlier in this very batch. */
 		mask = ev.mask & e->want;
 		if (e->cb != NULL && mask != 0)
-			e->cb(r, ev.fd, mask, e->arg);
+			e->cb(r, ev.fd, mask | (ev.mask & REACTOR_STATUS), e->arg);
 	}
 	r->nevents = 0;
 	r->cursor = 0;

@@ -11,10 +11,18 @@
 
 #define REACTOR_READ  0x1u
 #define REACTOR_WRITE 0x2u
+/* Reported along with READ or WRITE, never asked for: the peer has
+ * finished sending (its FIN is queued behind whatever data is left), or
+ * an error or hang-up is pending. They let a handler skip the system
+ * call that would only have told it so. */
+#define REACTOR_HUP   0x4u
+#define REACTOR_ERR   0x8u
+#define REACTOR_STATUS (REACTOR_HUP | REACTOR_ERR)
 
 struct reactor;
 
-/* EVENTS is a subset of the interest FD asked for. */
+/* EVENTS is a subset of the interest FD asked for, plus the status bits
+ * the system reported with it. */
 typedef void (*reactor_io_cb)(struct reactor *r, int fd, unsigned events, void *arg);
 typedef void (*reactor_signal_cb)(struct reactor *r, int signo, void *arg);
 typedef void (*reactor_task_cb)(void *arg);
