@@ -392,11 +392,11 @@ static void session_got_eof(struct session *s, struct session_half *h)
 /* One read from H into its ring: bounded work per wakeup. Bytes its peer
  * can no longer take are read all the same and dropped: leaving them in
  * the socket would turn our eventual close into a reset. */
-static void session_recv_ring(struct session *s, struct session_half *h)
+static void session_recv_ring(struct session *s, struct session_half *h, bool fin_in)
 {
 	struct runtime *rt = s->rt;
 	struct iovec iov[2];
-	size_t n;
+	size_t n, room;
 	int cnt = ring_space(&h->in, &rt->pool, iov);
 
 	if (cnt == 0)
@@ -406,9 +406,14 @@ static void session_recv_ring(struct session *s, struct session_half *h)
 		session_close(s, SESSION_END_ERROR);
 		return;
 	}
+	room = iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0);
 	switch (net_readv(h->fd, iov, cnt, &n)) {
 	case IO_OK:
 		ring_produce(&h->in, &rt->pool, n);
+		/* The FIN was in behind the data, and this read took all
+		 * there was: the next read could only say end of file. */
+		if (fin_in && n < room)
+			session_got_eof(s, h);
 		if (h->peer->shut) {
 			ring_clear(&h->in, &rt->pool);
 			return;
@@ -432,8 +437,9 @@ static void session_recv_ring(struct session *s, struct session_half *h)
 		ring_clear(&h->in, &rt->pool);
 }
 
-/* One splice from H into its pipe. */
-static void session_recv_pipe(struct session *s, struct session_half *h)
+/* One splice from H into its pipe. No end-of-file shortcut here: a pipe
+ * counts slots, so a short splice does not mean the socket is drained. */
+static void session_recv_pipe(struct session *s, struct session_half *h, bool fin_in)
 {
 	size_t n, room = h->pipe.size - h->piped;
 
@@ -464,7 +470,7 @@ static void session_recv_pipe(struct session *s, struct session_half *h)
 			/* This kind of socket cannot splice: the ring it is. */
 			h->no_splice = true;
 			session_pipe_release(s, h);
-			session_recv_ring(s, h);
+			session_recv_ring(s, h, fin_in);
 			return;
 		}
 		session_read_failed(s, h, errno);
@@ -488,14 +494,19 @@ static bool session_use_pipe(struct session *s, struct session_half *h)
 	return false;
 }
 
-static void session_recv(struct session *s, struct session_half *h)
+/* EVENTS: what the reactor reported; REACTOR_HUP there saves the read
+ * that would only find the end of file. */
+static void session_recv(struct session *s, struct session_half *h, unsigned events)
 {
+	/* A reset says "hung up" too, and must be read to be told apart. */
+	bool fin_in = (events & REACTOR_STATUS) == REACTOR_HUP;
+
 	if (h->fd < 0 || h->eof)
 		return;
 	if (session_use_pipe(s, h))
-		session_recv_pipe(s, h);
+		session_recv_pipe(s, h, fin_in);
 	else
-		session_recv_ring(s, h);
+		session_recv_ring(s, h, fin_in);
 }
 
 /* One splice of what H's peer put in its pipe out to H. */
@@ -578,6 +589,11 @@ static void session_forward_fin(struct session *s, struct session_half *src)
 	if (!src->eof || session_owes(src) || dst->shut || session_header_owed(s, dst) > 0)
 		return;
 	dst->shut = true;
+	/* DST has finished sending and SRC takes nothing more: the session
+	 * closes in this very turn, and close() sends the FIN. One system
+	 * call fewer for nearly every connection. */
+	if (dst->eof && src->shut)
+		return;
 	/* ENOTCONN: the peer is gone already; its own error comes next. */
 	if (shutdown(dst->fd, SHUT_WR) < 0 && errno != ENOTCONN)
 		log_debug("session %" PRIu64 ": shutdown %s: %s", s->id, session_side(s, dst),
@@ -794,10 +810,12 @@ static void session_connect(struct session *s, enum session_end if_none)
 	session_update(s);
 }
 
-/* The connect in flight has an answer: writable means done or failed. */
-static void session_connect_check(struct session *s)
+/* The connect in flight has an answer: writable means done or failed.
+ * A failure always comes with an error pending, so without one there is
+ * nothing to ask the kernel. */
+static void session_connect_check(struct session *s, unsigned events)
 {
-	int err = net_connect_error(s->server.fd);
+	int err = events & REACTOR_ERR ? net_connect_error(s->server.fd) : 0;
 
 	if (err != 0)
 		session_connect_failed(s, err);
@@ -814,15 +832,15 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 	(void)fd;
 	switch (s->state) {
 	case SESSION_PROXY_HEADER:
-		session_recv(s, h);
+		session_recv(s, h, events);
 		if (s->state == SESSION_PROXY_HEADER)
 			session_read_header(s);
 		break;
 	case SESSION_CONNECTING:
 		if (h == &s->server)
-			session_connect_check(s);
+			session_connect_check(s, events);
 		else
-			session_recv(s, h);
+			session_recv(s, h, events);
 		break;
 	case SESSION_RELAYING:
 	case SESSION_FLUSHING:
@@ -830,7 +848,7 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 		if (events & REACTOR_WRITE)
 			session_send(s, h);
 		if ((events & REACTOR_READ) && s->state != SESSION_CLOSED) {
-			session_recv(s, h);
+			session_recv(s, h, events);
 			/* Pass it on at once: usually the peer can take it and
 			 * the buffer goes straight back to the pool. */
 			if (s->state != SESSION_CLOSED)

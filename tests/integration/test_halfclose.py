@@ -337,7 +337,9 @@ def test_backend_reset_loses_no_acknowledged_byte_while_client_uploads(netpolld,
     and resets. Every reply byte the proxy's kernel acknowledged must reach
     the client (they are in the proxy's socket, readable before the reset
     is reported)."""
-    reply = os.urandom(16 * MiB)
+    # More than every buffer on the way holds (spliced pages are counted
+    # leniently against send buffers: around 12 MB fit on loopback).
+    reply = os.urandom(48 * MiB)
     upload_stalled, backend_done = threading.Event(), threading.Event()
     seen = {}
 
@@ -353,7 +355,7 @@ def test_backend_reset_loses_no_acknowledged_byte_while_client_uploads(netpolld,
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     s.settimeout(TIMEOUT)
     s.connect(("127.0.0.1", port))
-    upload = Pusher(s, os.urandom(16 * MiB))
+    upload = Pusher(s, os.urandom(48 * MiB))
     upload.wait_stalled()
     upload_stalled.set()
     assert backend_done.wait(2 * TIMEOUT)
@@ -374,12 +376,12 @@ def test_client_reset_loses_no_acknowledged_byte_while_backend_sends(netpolld, s
     and reads nothing itself yet; the client sends until the proxy takes no
     more and resets. Every byte the proxy's kernel acknowledged from the
     client must reach the backend."""
-    upload = os.urandom(16 * MiB)
+    upload = os.urandom(48 * MiB)      # more than the buffers on the way hold
     release, done = threading.Event(), threading.Event()
     seen = {}
 
     def handler(conn):
-        seen["push"] = Pusher(conn, os.urandom(16 * MiB))
+        seen["push"] = Pusher(conn, os.urandom(48 * MiB))
         assert release.wait(2 * TIMEOUT)
         seen["got"] = read_until_closed(conn)
         done.set()
