@@ -4,6 +4,7 @@
 #   make run        install missing Debian packages, build, run conf/netpolld.conf
 #   make check      install missing Debian packages, build, run every test
 #   make check-asan the whole suite again under AddressSanitizer + UBSan
+#   make bench      netpolld against HAProxy and nginx on loopback (a tool, not a test)
 #   make install    PREFIX=/usr/local DESTDIR= (binaries, man pages, units, config)
 
 PREFIX     ?= /usr/local
@@ -55,7 +56,7 @@ UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all run check check-unit check-integration check-asan check-systemd deps deps-build \
-	install uninstall clean fuzz
+	install uninstall clean fuzz bench
 
 all: $(BUILD)/netpolld $(BUILD)/netpollctl
 
@@ -138,6 +139,17 @@ check-systemd:
 		DEPS_BUILD='$(DEPS_BUILD) python3 python3-pytest debootstrap systemd-container'
 	NETPOLLD_SRC=$(CURDIR) NETPOLLD_SYSTEMD_REQUIRED=1 MAKE=$(MAKE) \
 		$(PYTHON) -m pytest $(PYTEST_ARGS) tests/systemd
+
+# netpolld against HAProxy (with and without splice), nginx's stream
+# module and no proxy, single-threaded and pinned, on loopback; installs
+# the peers from Debian if missing. Prints a table of medians with the
+# ratio to the best peer, writes every figure to build/bench/results.json.
+#   make bench BENCH_ARGS='--rounds 1 --only redis,idle --proxies haproxy,netpolld'
+BENCH_ARGS ?=
+bench:
+	@$(MAKE) --no-print-directory deps-build DEPS_BUILD='$(DEPS_BUILD) python3'
+	$(MAKE) $(BUILD)/netpolld
+	$(PYTHON) tests/bench/bench.py --binary $(BUILD)/netpolld $(BENCH_ARGS)
 
 deps:
 	@$(MAKE) --no-print-directory deps-build DEPS_BUILD='$(DEPS_BUILD) $(DEPS_TEST)'
