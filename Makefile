@@ -91,15 +91,20 @@ check: deps
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
 
+# Once per relay path: every config file the suite writes gets
+# global.splice set so (tests/netpolld_testlib.py, NETPOLLD_TEST_SPLICE).
+SPLICE_MODES ?= on off
 check-integration: $(BUILD)/netpolld $(BUILD)/netpollctl
-	NETPOLLD=$(abspath $(BUILD)/netpolld) NETPOLLD_SRC=$(CURDIR) \
+	@set -e; for m in $(SPLICE_MODES); do echo "== integration, splice $$m"; \
+		NETPOLLD_TEST_SPLICE=$$m NETPOLLD=$(abspath $(BUILD)/netpolld) NETPOLLD_SRC=$(CURDIR) \
 		NETPOLLCTL=$(abspath $(BUILD)/netpollctl) \
-		$(PYTHON) -m pytest $(PYTEST_ARGS) tests/integration
+		$(PYTHON) -m pytest $(PYTEST_ARGS) tests/integration; done
 
-# The same suite against an instrumented build, in its own build folder.
+# The same suite against an instrumented build, in its own build folder,
+# on the default relay path (splice on; make check runs both paths).
 # detect_leaks: a process that exits must have freed what it allocated.
 check-asan: deps
-	NETPOLLD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	SPLICE_MODES=on NETPOLLD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) BUILD=build-asan \
 		CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \

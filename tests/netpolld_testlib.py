@@ -71,3 +71,110 @@ def parse_logfmt(line):
 def parse_info(text):
     """`key: value` lines (show info, netpollctl info) as a dict of strings."""
     return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+# ---- NETPOLLD_TEST_SPLICE: the whole suite with splice on or off ----------
+#
+# Unset (or empty): config files are written as the tests made them (the
+# daemon's default is splice on). "on" / "off": every config file the suite
+# writes through write_config() gets `splice = true` / `splice = false` in
+# its global section, unless its text already says something about splice.
+
+SPLICE_MODES = {"on": "true", "off": "false"}
+
+
+def splice_mode():
+    """The NETPOLLD_TEST_SPLICE setting: None, "on" or "off"."""
+    mode = os.environ.get("NETPOLLD_TEST_SPLICE", "").strip().lower()
+    if not mode:
+        return None
+    if mode not in SPLICE_MODES:
+        raise ValueError(f"NETPOLLD_TEST_SPLICE={mode!r}: expected 'on', 'off' or unset")
+    return mode
+
+
+def is_yaml_path(path):
+    """The daemon's own rule: .yaml and .yml files are YAML, the rest libconfig."""
+    return str(path).endswith((".yaml", ".yml"))
+
+
+# A top-level libconfig group: `global = {` or `global : {` at a line start.
+_LIBCONFIG_GLOBAL = re.compile(r"(?m)^([ \t]*global[ \t]*[=:][ \t]*\{)")
+# A top-level YAML key `global:`, then either nothing (a block mapping
+# follows), a flow mapping, or something else.
+_YAML_GLOBAL = re.compile(r"(?m)^global[ \t]*:(?P<rest>[^\n]*)$")
+
+
+def _inject_libconfig(text, value):
+    setting = f" splice = {value};"
+    if not re.search(r"\bglobal\b", text):
+        if text.lstrip().startswith("@"):
+            return text                 # an @include/@directive line: leave it alone
+        # On the first line, so that every line keeps its number (the
+        # tests of error messages check file:line).
+        return f"global = {{{setting} }}; " + text
+    found = _LIBCONFIG_GLOBAL.findall(text)
+    if len(found) != 1:
+        return text                     # not the shape we know: leave it alone
+    return _LIBCONFIG_GLOBAL.sub(lambda m: m.group(1) + setting, text, count=1)
+
+
+def _inject_yaml(text, value):
+    found = list(_YAML_GLOBAL.finditer(text))
+    if not found:
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        if re.search(r"\bglobal\b", text) or not lines or \
+                not re.match(r"[A-Za-z_][\w-]*[ \t]*:", lines[0]):
+            return text                 # not a plain top-level block mapping
+        if any(ln.startswith(("%", "---", "...")) for ln in text.splitlines()):
+            return text                 # directives or several documents
+        return f"global:\n  splice: {value}\n" + text
+    if len(found) != 1:
+        return text
+    m = found[0]
+    rest = m.group("rest").split("#", 1)[0].strip()
+    if rest.startswith("{"):
+        # A flow mapping on the same line: the setting goes first in it.
+        brace = text.index("{", m.start())
+        after = text[brace + 1:].lstrip(" \t")
+        sep = " " if after.startswith("}") else ", "
+        return text[:brace + 1] + f"splice: {value}" + sep + after
+    if rest:
+        return text                     # a scalar or an alias: not ours to change
+    # A block mapping: the children's indentation is that of the first
+    # line with content after `global:`.
+    for ln in text[m.end():].splitlines():
+        if not ln.strip() or ln.lstrip().startswith("#"):
+            continue
+        indent = ln[:len(ln) - len(ln.lstrip(" \t"))]
+        if not indent:
+            return text                 # `global:` with nothing under it
+        return text[:m.end()] + f"\n{indent}splice: {value}" + text[m.end():]
+    return text
+
+
+def inject_splice(text, yaml=False, mode=None):
+    """TEXT (a config file's contents) with `splice` set in its global
+    section as MODE ("on", "off"; None: from NETPOLLD_TEST_SPLICE) says.
+    Unchanged when MODE is unset, when TEXT already mentions splice, or
+    when TEXT is not in a shape this knows how to edit (deliberately
+    broken files stay as broken as they were)."""
+    mode = splice_mode() if mode is None else mode
+    if mode is None or not isinstance(text, str) or "splice" in text:
+        return text
+    value = SPLICE_MODES[mode]
+    try:
+        return _inject_yaml(text, value) if yaml else _inject_libconfig(text, value)
+    except (ValueError, IndexError):
+        return text
+
+
+def write_config(path, text, name=None):
+    """Writes TEXT to PATH as a config file for the daemon, splice set as
+    NETPOLLD_TEST_SPLICE asks; NAME (default PATH) is the name the daemon
+    will read it by, which says whether it is YAML. Returns what was
+    written."""
+    text = inject_splice(text, yaml=is_yaml_path(path if name is None else name))
+    with open(path, "w") as f:
+        f.write(text)
+    return text

@@ -17,8 +17,9 @@ import pytest
 
 # The helpers tests/systemd shares; the test files import them from here.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from netpolld_testlib import (TIMEOUT, connect, free_port, hostport, parse_info,  # noqa: E402,F401
-                              parse_logfmt, recv_all, recv_exactly, wait_until)
+from netpolld_testlib import (TIMEOUT, connect, free_port, hostport,  # noqa: E402,F401
+                              inject_splice, parse_info, parse_logfmt, recv_all, recv_exactly,
+                              splice_mode, wait_until, write_config)
 
 ROOT = os.environ.get("NETPOLLD_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BINARY = os.environ.get("NETPOLLD", os.path.join(ROOT, "build", "netpolld"))
@@ -26,6 +27,21 @@ BINARY = os.environ.get("NETPOLLD", os.path.join(ROOT, "build", "netpolld"))
 # in quarantine); LeakSanitizer at exit says more.
 SANITIZED = os.environ.get("NETPOLLD_SANITIZED") == "1"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def pytest_configure(config):
+    """A NETPOLLD_TEST_SPLICE value that is not known fails the run at once."""
+    try:
+        splice_mode()
+    except ValueError as e:
+        raise pytest.UsageError(str(e))
+
+
+def pytest_report_header(config):
+    """Says which way NETPOLLD_TEST_SPLICE runs the suite."""
+    mode = splice_mode()
+    return "netpolld splice: " + (f"{mode} (NETPOLLD_TEST_SPLICE)" if mode
+                                  else "as each config says (default on)")
 
 
 def reset(sock):
@@ -180,8 +196,7 @@ class Netpolld:
                  wait_ready=True, preexec_fn=None):
         self.tmp_path = tmp_path
         self.config_path = os.path.join(tmp_path, name)
-        with open(self.config_path, "w") as f:
-            f.write(config_text)
+        write_config(self.config_path, config_text)
         self.log_path = os.path.join(tmp_path, f"netpolld-{id(self)}.log")
         self.log_file = open(self.log_path, "wb")
         full_env = dict(os.environ)

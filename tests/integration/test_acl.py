@@ -17,6 +17,7 @@ import pytest
 
 from conftest import (BINARY, SANITIZER_MARKS, TIMEOUT, conf_text, free_port, parse_stat, stats_query,
                       wait_until)
+from conftest import write_config
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -500,8 +501,7 @@ def test_start_with_a_bad_rule_exits_1_and_listens_nowhere(tmp_path):
 # ---- reload -------------------------------------------------------------------
 
 def reload_to(d, text, generation):
-    with open(d.config_path, "w") as f:
-        f.write(text)
+    write_config(d.config_path, text)
     d.signal(signal.SIGHUP)
     d.wait_log(r" info reload: generation %d serving" % generation)
 
@@ -581,8 +581,7 @@ class DualStack:
         self.lsock.bind(("::", port))
         self.lsock.listen(128)
         self.config_path = os.path.join(str(tmp_path), "dual.conf")
-        with open(self.config_path, "w") as f:
-            f.write(config_text)
+        write_config(self.config_path, config_text)
         self.log_path = os.path.join(str(tmp_path), "dual.log")
         self.log_file = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items()

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import (BINARY, SANITIZER_MARKS, TIMEOUT, conf_text, free_port, parse_info,
                       recv_all, recv_exactly, stats_query, wait_until)
+from conftest import write_config
 
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 
@@ -34,8 +35,7 @@ class Activated:
 
     def __init__(self, tmp_path, config_text, listen, fdnames=None):
         self.config_path = os.path.join(str(tmp_path), "netpolld.conf")
-        with open(self.config_path, "w") as f:
-            f.write(config_text)
+        write_config(self.config_path, config_text)
         self.log_path = os.path.join(str(tmp_path), "activated.log")
         self.log_file = open(self.log_path, "wb")
         cmd = [SOCKET_ACTIVATE]

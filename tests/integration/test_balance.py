@@ -15,6 +15,7 @@ import socket
 
 from conftest import (TIMEOUT, connect, free_port, parse_info, parse_stat, recv_exactly,
                       stats_query, wait_until)
+from conftest import write_config
 
 
 # ---- servers, configuration, clients --------------------------------------
@@ -214,8 +215,7 @@ def test_roundrobin_weights_5_1_1_interleave_as_nginx_does(netpolld, servers, tm
 def test_a_reload_with_new_weights_applies_them(netpolld, servers, tmp_path):
     p = Pool(netpolld, servers, tmp_path)
     assert b"".join(p.visit() for _ in range(4)) == b"abab"
-    with open(p.d.config_path, "w") as f:
-        f.write(p.text(opts={b"a": {"weight": 3}, b"b": {"weight": 1}}))
+    write_config(p.d.config_path, p.text(opts={b"a": {"weight": 3}, b"b": {"weight": 1}}))
     assert p.ask("reload") == ["ok: generation 1\n"]
     assert [p.row(t)["weight"] for t in p.tags] == ["3", "1"]
     seq = b"".join(p.visit() for _ in range(8))

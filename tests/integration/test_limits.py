@@ -18,6 +18,7 @@ import socket
 
 from conftest import (TIMEOUT, free_port, parse_info, parse_stat, recv_all, recv_exactly,
                       stats_query, wait_until)
+from conftest import write_config
 from test_balance import Pool, counts, http_get, lc, metric, settings, tagged
 
 
@@ -211,8 +212,7 @@ def test_a_reload_can_raise_or_lower_a_listeners_limit(netpolld, servers, tmp_pa
 
     # Raised to 5: the two waiting clients are taken at once.
     p.lopts = {"max_connections": 5}
-    with open(p.d.config_path, "w") as f:
-        f.write(p.text())
+    write_config(p.d.config_path, p.text())
     assert p.ask("reload") == ["ok: generation 1\n"]
     wait_until(lambda: all(greeted(c) for c in clients), what="the waiting two accepted")
     lst = p.listener()
@@ -221,8 +221,7 @@ def test_a_reload_can_raise_or_lower_a_listeners_limit(netpolld, servers, tmp_pa
     # Lowered to 2 below the 5 open: they stay, nothing new is taken
     # until fewer than 2 are open.
     p.lopts = {"max_connections": 2}
-    with open(p.d.config_path, "w") as f:
-        f.write(p.text())
+    write_config(p.d.config_path, p.text())
     assert p.ask("reload") == ["ok: generation 2\n"]
     lst = p.listener()
     assert (lst["status"], lst["cur"], lst["limit"]) == ("FULL", "5", "2")
@@ -342,8 +341,7 @@ def test_a_reload_raising_global_max_connections_lets_the_waiting_clients_in(
         waiting += [silent_client(p) for p in (p1, p2)]
         assert not any(greeted(c) for c in waiting)
 
-        with open(d.config_path, "w") as f:
-            f.write(two_listeners(p1, p2, srv.address, sock, 4))
+        write_config(d.config_path, two_listeners(p1, p2, srv.address, sock, 4))
         assert stats_query(sock, "reload") == ["ok: generation 1\n"]
         wait_until(lambda: all(greeted(c) for c in waiting),
                    what="the waiting clients accepted after the limit was raised")

@@ -16,6 +16,7 @@ import time
 
 from conftest import (BINARY, SANITIZER_MARKS, TIMEOUT, conf_text, connect, free_port,
                       parse_info, parse_logfmt, recv_all, stats_query, wait_until)
+from conftest import write_config
 
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 LINE_RX = re.compile(TS + r" (error|warn|info|debug) \S.*")
@@ -100,8 +101,7 @@ class LogPipe:
 
 def spawn(tmp_path, text, stderr, args=(), name="netpolld.conf"):
     conf = os.path.join(str(tmp_path), name)
-    with open(conf, "w") as f:
-        f.write(text)
+    write_config(conf, text)
     env = dict(os.environ)
     for k in ("JOURNAL_STREAM", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
               "WATCHDOG_USEC", "WATCHDOG_PID"):
@@ -487,8 +487,7 @@ def test_a_stuck_journal_stream_costs_dropped_lines_then_one_warning(tmp_path, s
     theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     st = os.fstat(theirs.fileno())
     conf = os.path.join(str(tmp_path), "netpolld.conf")
-    with open(conf, "w") as f:
-        f.write(text)
+    write_config(conf, text)
     env = {k: v for k, v in os.environ.items()
            if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "WATCHDOG_USEC")}
     env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"

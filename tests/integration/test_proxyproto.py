@@ -26,6 +26,7 @@ import pytest
 
 from conftest import (TIMEOUT, conf_text, free_port, parse_logfmt, parse_stat,
                       recv_all, stats_query, wait_until)
+from conftest import write_config
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 CMD_LOCAL, CMD_PROXY = 0x20, 0x21
@@ -1015,8 +1016,7 @@ def test_reload_turns_accept_proxy_on_and_off(netpolld, servers, tmp_path):
         c.shutdown(socket.SHUT_WR)
         assert rec.finished(1)[0] == header + b"one"       # plain payload then
     for gen, on in ((1, True), (2, False)):
-        with open(d.config_path, "w") as f:
-            f.write(config(on))
+        write_config(d.config_path, config(on))
         d.signal(signal.SIGHUP)
         d.wait_log(r" info reload: generation %d serving" % gen)
         with connect_from(port) as c:
@@ -1073,8 +1073,7 @@ def test_header_completed_after_a_reload_is_judged_by_the_rules_it_was_accepted_
             rows = stats_query(sock_path, "show conns")[0].splitlines()
             return len(rows) == 2 and all("state=PROXY_HEADER" in r for r in rows)
         wait_until(in_header, what="two connections reading their header")
-        with open(d.config_path, "w") as f:
-            f.write(config("192.0.2.0/24"))
+        write_config(d.config_path, config("192.0.2.0/24"))
         d.signal(signal.SIGHUP)
         d.wait_log(r" info reload: generation 1 serving")
         old_denied.sendall(b"192.0.2.9 1 2\r\nA")

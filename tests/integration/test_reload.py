@@ -16,6 +16,7 @@ import pytest
 
 from conftest import (SANITIZED, TIMEOUT, conf_text, connect, free_port, parse_info, recv_all,
                       recv_exactly, stats_query, wait_until)
+from conftest import write_config
 
 
 def tagged_echo(tag):
@@ -43,8 +44,7 @@ def plain_echo(conn):
 def write(path, text):
     """Replaces PATH atomically, as an editor or config management would."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
+    write_config(tmp, text, name=path)
     os.rename(tmp, path)
 
 

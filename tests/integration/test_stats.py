@@ -17,6 +17,7 @@ import threading
 from conftest import (ROOT, TIMEOUT, conf_text, connect, echo_handler, free_port, parse_info,
                       parse_logfmt, parse_stat, recv_all, recv_exactly, reset, stats_query,
                       wait_until)
+from conftest import write_config
 
 NETPOLLCTL = os.environ.get("NETPOLLCTL", os.path.join(ROOT, "build", "netpollctl"))
 MiB = 1 << 20
@@ -111,8 +112,7 @@ class Proxy:
         return conf_text(f"127.0.0.1:{self.port}", addrs, global_=self.global_, **self.conf)
 
     def rewrite(self, text):
-        with open(self.d.config_path, "w") as f:
-            f.write(text)
+        write_config(self.d.config_path, text)
 
     def ask(self, *commands):
         return stats_query(self.sock, *commands)

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import (BINARY, ROOT, SANITIZER_MARKS, TIMEOUT, conf_text, connect, free_port, recv_all,
                       wait_until)
+from conftest import write_config
 
 
 def notify_socket(tmp_path):
@@ -64,8 +65,7 @@ def test_sd_notify_ready_after_listeners_accept_status_and_stopping(
 
 def spawn(tmp_path, text, stderr, env, args=()):
     conf = os.path.join(str(tmp_path), "netpolld.conf")
-    with open(conf, "w") as f:
-        f.write(text)
+    write_config(conf, text)
     full_env = dict(os.environ)
     full_env.pop("JOURNAL_STREAM", None)
     full_env.update(env)
@@ -326,8 +326,7 @@ def test_sd_notify_reload_rounds_and_stop_all_come_from_the_daemon_pid(
     ready = reload_round(n, lambda: answers.append(stats_query(sock, "reload")[0]))
     assert answers[-1].startswith("error: reload failed"), answers
     assert re.search(r"\bgeneration 1\b", ready["STATUS"]), ready
-    with open(d.config_path, "w") as f:
-        f.write(good)
+    write_config(d.config_path, good)
     ready = reload_round(n, lambda: answers.append(stats_query(sock, "reload")[0]))
     assert answers[-1] == "ok: generation 2\n", answers
     assert re.search(r"\bgeneration 2\b", ready["STATUS"]), ready
