@@ -62,6 +62,8 @@
 
 /* Spare sessions kept for reuse; beyond this they go back to malloc. */
 #define SESSION_POOL_MAX 1024
+/* Splice in, splice out: at most this many times per readiness event. */
+#define SESSION_SPLICE_ROUNDS 4
 /* How often a lingering session looks whether its peers acknowledged. */
 #define SESSION_LINGER_POLL_MS 100
 /* accept_proxy: the whole header must arrive within this, so a client
@@ -439,7 +441,7 @@ static void session_recv_ring(struct session *s, struct session_half *h, bool fi
 
 /* One splice from H into its pipe. No end-of-file shortcut here: a pipe
  * counts slots, so a short splice does not mean the socket is drained. */
-static void session_recv_pipe(struct session *s, struct session_half *h, bool fin_in)
+static void session_recv_pipe(struct session *s, struct session_half *h, bool reported)
 {
 	size_t n, room = h->pipe.size - h->piped;
 
@@ -455,7 +457,9 @@ static void session_recv_pipe(struct session *s, struct session_half *h, bool fi
 			h->pipe_full = true;
 			return;
 		}
-		/* Nothing waiting: the burst is over, and what comes next
+		if (!reported)
+			return;     /* only trying for more: nothing yet is no news */
+		/* Readable, yet nothing there: the burst is over, and what comes next
 		 * may be small; it starts on the ring again. */
 		h->bulk = false;
 		session_pipe_release(s, h);
@@ -470,7 +474,7 @@ static void session_recv_pipe(struct session *s, struct session_half *h, bool fi
 			/* This kind of socket cannot splice: the ring it is. */
 			h->no_splice = true;
 			session_pipe_release(s, h);
-			session_recv_ring(s, h, fin_in);
+			session_recv_ring(s, h, false);
 			return;
 		}
 		session_read_failed(s, h, errno);
@@ -494,8 +498,9 @@ static bool session_use_pipe(struct session *s, struct session_half *h)
 	return false;
 }
 
-/* EVENTS: what the reactor reported; REACTOR_HUP there saves the read
- * that would only find the end of file. */
+/* EVENTS: what the reactor reported (0: not reported readable, only
+ * trying for more); REACTOR_HUP there saves the read that would only
+ * find the end of file. */
 static void session_recv(struct session *s, struct session_half *h, unsigned events)
 {
 	/* A reset says "hung up" too, and must be read to be told apart. */
@@ -504,7 +509,7 @@ static void session_recv(struct session *s, struct session_half *h, unsigned eve
 	if (h->fd < 0 || h->eof)
 		return;
 	if (session_use_pipe(s, h))
-		session_recv_pipe(s, h, fin_in);
+		session_recv_pipe(s, h, (events & REACTOR_READ) != 0);
 	else
 		session_recv_ring(s, h, fin_in);
 }
@@ -823,6 +828,26 @@ static void session_connect_check(struct session *s, unsigned events)
 		session_connected(s);
 }
 
+/* Reads H and passes it on at once: usually the peer can take it and the
+ * buffer goes straight back to the pool. A bulk transfer on its pipe goes
+ * round a few times while the peer takes everything: a splice costs less
+ * than the wait for the next readiness, and the rounds stay bounded so
+ * that one transfer cannot starve the other connections. */
+static void session_relay(struct session *s, struct session_half *h, unsigned events)
+{
+	for (int round = 0; round < SESSION_SPLICE_ROUNDS; round++) {
+		uint64_t before = h->peer->sent;
+
+		session_recv(s, h, round == 0 ? events : 0);
+		if (s->state == SESSION_CLOSED)
+			return;
+		session_send(s, h->peer);
+		if (s->state == SESSION_CLOSED || h->pipe.rd < 0 || h->piped > 0 ||
+		    h->peer->sent == before || h->eof)
+			return;
+	}
+}
+
 static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 {
 	struct session_half *h = arg;
@@ -847,13 +872,8 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 	case SESSION_LINGERING:
 		if (events & REACTOR_WRITE)
 			session_send(s, h);
-		if ((events & REACTOR_READ) && s->state != SESSION_CLOSED) {
-			session_recv(s, h, events);
-			/* Pass it on at once: usually the peer can take it and
-			 * the buffer goes straight back to the pool. */
-			if (s->state != SESSION_CLOSED)
-				session_send(s, h->peer);
-		}
+		if ((events & REACTOR_READ) && s->state != SESSION_CLOSED)
+			session_relay(s, h, events);
 		break;
 	case SESSION_CLOSED:
 		return;
