@@ -514,6 +514,14 @@ static void session_recv(struct session *s, struct session_half *h, unsigned eve
 		session_recv_ring(s, h, fin_in);
 }
 
+/* N of the bytes H was owed went out to it (0: only the PROXY header). */
+static void session_delivered(struct session *s, struct session_half *h, size_t n)
+{
+	s->last_active_ms = reactor_now(session_reactor(s));
+	h->sent += n;
+	session_count_bytes(s, h, n);
+}
+
 /* One splice of what H's peer put in its pipe out to H. */
 static void session_send_pipe(struct session *s, struct session_half *h)
 {
@@ -522,11 +530,9 @@ static void session_send_pipe(struct session *s, struct session_half *h)
 
 	switch (net_splice_out(src->pipe.rd, h->fd, src->piped, &n)) {
 	case IO_OK:
-		s->last_active_ms = reactor_now(session_reactor(s));
 		src->piped -= (uint32_t)n;
 		src->pipe_full = false;
-		h->sent += n;
-		session_count_bytes(s, h, n);
+		session_delivered(s, h, n);
 		if (src->piped == 0 && src->eof)
 			session_pipe_release(s, src);
 		return;
@@ -565,17 +571,14 @@ static void session_send(struct session *s, struct session_half *h)
 	cnt += ring_data(src, &rt->pool, iov + cnt);
 	switch (net_writev(h->fd, iov, cnt, &n)) {
 	case IO_OK:
-		s->last_active_ms = reactor_now(rt->reactor);
 		if (hdr > 0) {
 			size_t k = n < hdr ? n : hdr;
 			s->proxy->sent = (uint8_t)(s->proxy->sent + k);
 			n -= k;
 		}
-		if (n == 0)
-			return;
-		ring_consume(src, &rt->pool, n);
-		h->sent += n;
-		session_count_bytes(s, h, n);
+		if (n > 0)
+			ring_consume(src, &rt->pool, n);
+		session_delivered(s, h, n);
 		return;
 	case IO_AGAIN:
 	case IO_EOF:
