@@ -696,7 +696,10 @@ def test_client_reset_mid_transfer_ends_the_session_cleanly(netpolld, servers, t
     reader.thread.join(TIMEOUT)
     got = bytes(reader.got)
 
-    assert done.wait(TIMEOUT), "the server's connection stayed open after the client reset"
+    if not done.wait(TIMEOUT):
+        conns = stats_query(p.sock, "show conns")[0]
+        raise AssertionError("the server's connection stayed open after the client reset:\n"
+                             f"{conns}\n{p.d.log()[-2000:]}")
     assert not seen["sender_stuck"], "the server's download still blocks after the reset"
     check_prefix(seen["up"], up[:sender.sent], f"upload (ended by {seen['how']})")
     check_prefix(got, down, "download")
