@@ -4,17 +4,22 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "check_run.h"
+#include "listener.h"
 #include "net.h"
 #include "pipe_pool.h"
 
-/* A connected pair of TCP sockets on loopback: *CLIENT and *SERVER. */
+/* A connected pair of TCP sockets on loopback: *CLIENT and *SERVER,
+ * accepted from a listening socket that went through a listener as
+ * every listening socket of the daemon does. */
 static void tcp_pair(int *client, int *server)
 {
+	struct listener l = { 0 };
 	struct addr a = { 0 }, bound;
 	socklen_t len = sizeof(bound.u);
 	int lfd, rc;
@@ -25,7 +30,7 @@ static void tcp_pair(int *client, int *server)
 	a.len = sizeof(a.u.sin);
 	lfd = net_listen(&a, 8);
 	ck_assert_int_ge(lfd, 0);
-	net_nodelay(lfd, &a);
+	ck_assert_int_eq(listener_new_socket(&l, 0, lfd, false, "127.0.0.1:0", &a), 0);
 	ck_assert_int_eq(getsockname(lfd, &bound.u.sa, &len), 0);
 	bound.len = len;
 	rc = net_connect(&bound, client);
@@ -35,6 +40,9 @@ static void tcp_pair(int *client, int *server)
 	ck_assert_int_ge(*server, 0);
 	net_accepted_nodelay(*server, &a);
 	close(lfd);
+	free(l.socks[0]->text);
+	free(l.socks[0]);
+	free(l.socks);
 }
 
 START_TEST(test_accepted_socket_has_nodelay)
