@@ -383,6 +383,12 @@ static size_t session_header_owed(const struct session *s, const struct session_
 	return h == &s->server && s->proxy != NULL ? (size_t)(s->proxy->len - s->proxy->sent) : 0;
 }
 
+/* send_proxy bytes written to H: not in h->sent, which counts relayed bytes. */
+static size_t session_header_written(const struct session *s, const struct session_half *h)
+{
+	return h == &s->server && s->proxy != NULL ? s->proxy->sent : 0;
+}
+
 static void session_got_eof(struct session *s, struct session_half *h)
 {
 	h->eof = true;
@@ -634,26 +640,74 @@ static size_t session_unsent(const struct session *s)
 	return total;
 }
 
+/* What the peers have taken from the kernel's send queues: what we wrote
+ * less what is still queued, which grows only as they read (on TCP, as
+ * they acknowledge); our own writes add to both terms. */
+static uint64_t session_taken(const struct session *s, size_t *queued)
+{
+	const struct session_half *halves[] = { &s->client, &s->server };
+	uint64_t taken = 0;
+
+	*queued = 0;
+	for (size_t i = 0; i < 2; i++) {
+		size_t q;
+
+		if (halves[i]->fd < 0)
+			continue;
+		q = net_unsent(halves[i]->fd);
+		*queued += q;
+		taken += halves[i]->sent + session_header_written(s, halves[i]) - q;
+	}
+	return taken;
+}
+
+/* Whether the peers took bytes from our send queues since the last look,
+ * which becomes this one. */
+static bool session_peers_took(struct session *s, uint64_t now, size_t *queued)
+{
+	uint64_t taken = session_taken(s, queued);
+	bool took = taken != s->taken;
+
+	s->taken = taken;
+	s->taken_ms = now;
+	return took;
+}
+
+/* The idle timer expired with nothing read or written for idle_timeout.
+ * A peer still draining a deep send queue is not idle, though: it moved
+ * bytes if it took some since the last look, and that look came after
+ * our last write (else what it took may be only that write's, taken at
+ * once), or bytes still wait for it. The kernel does not say when, so
+ * they count as taken now. */
+static bool session_draining(struct session *s, uint64_t now)
+{
+	bool fresh = s->taken_ms >= s->last_active_ms;
+	size_t queued;
+
+	return session_peers_took(s, now, &queued) && (fresh || queued > 0);
+}
+
 /* Both directions are shut. Close now if that destroys nothing; else
  * linger, reading and dropping what the peers still send, until they
  * finish or acknowledge everything. */
 static void session_finish(struct session *s)
 {
-	size_t unsent = session_unsent(s);
+	uint64_t now = reactor_now(session_reactor(s));
+	size_t queued;
 
-	if (unsent == 0) {
+	if (session_unsent(s) == 0) {
 		session_close(s, s->end);
 		return;
 	}
 	if (s->state == SESSION_LINGERING) {
-		if (unsent < s->linger_unsent)
-			s->last_active_ms = reactor_now(session_reactor(s));
-		s->linger_unsent = unsent;
+		/* Nothing is written any more: any change is the peers'. */
+		if (session_peers_took(s, now, &queued))
+			s->last_active_ms = now;
 		return;
 	}
 	session_set_state(s, SESSION_LINGERING);
-	s->linger_unsent = unsent;
-	s->last_active_ms = reactor_now(session_reactor(s));
+	session_peers_took(s, now, &queued);
+	s->last_active_ms = now;
 	session_arm(s, SESSION_LINGER_POLL_MS);
 }
 
@@ -890,7 +944,7 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 static void session_on_timer(void *arg)
 {
 	struct session *s = arg;
-	uint64_t quiet, idle = s->listener->idle_timeout_ms;
+	uint64_t now, quiet, idle = s->listener->idle_timeout_ms;
 
 	switch (s->state) {
 	case SESSION_PROXY_HEADER:
@@ -903,7 +957,10 @@ static void session_on_timer(void *arg)
 		return;
 	case SESSION_RELAYING:
 	case SESSION_FLUSHING:
-		quiet = reactor_now(session_reactor(s)) - s->last_active_ms;
+		now = reactor_now(session_reactor(s));
+		if (now - s->last_active_ms >= idle && session_draining(s, now))
+			s->last_active_ms = now;
+		quiet = now - s->last_active_ms;
 		if (quiet >= idle)
 			session_close(s, SESSION_END_IDLE_TIMEOUT);
 		else

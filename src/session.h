@@ -90,7 +90,8 @@ struct session {
 	uint64_t start_ms;              /* accepted at */
 	uint64_t connect_ms;            /* accept until connected / given up */
 	uint64_t last_active_ms;        /* last byte moved either way */
-	size_t linger_unsent;           /* LINGERING: bytes the peers had yet to ack */
+	uint64_t taken;                 /* bytes the peers took from our send queues, last look */
+	uint64_t taken_ms;              /* when that look was */
 	struct timer timer;             /* connect deadline, then idle deadline */
 	struct reactor_task release;    /* frees the memory after the turn */
 	struct runtime_link link;       /* in the runtime's list of open connections */

@@ -331,3 +331,74 @@ def test_connect_timeout_from_defaults_applies_unless_the_backend_sets_one(
     (ln,) = d.wait_conns(1)
     assert ln["end"] == "connect_timeout", ln
     assert expect_ms <= int(ln["connect_ms"]) < expect_ms + 5000, ln
+
+
+def test_a_slow_client_draining_the_send_queue_is_not_idle(netpolld, servers):
+    """The server sends everything and closes; the proxy has written it
+    all into the kernel's send queue and moves nothing more. The client
+    takes it a little at a time for several idle periods: bytes leaving
+    that queue are activity, so the connection ends with the client's
+    FIN, every byte delivered, not with idle_timeout."""
+    payload = bytes(range(256)) * 4096          # 1 MiB
+
+    def send_and_close(conn):
+        conn.sendall(payload)
+        conn.close()
+
+    server = servers(send_and_close)
+    port = free_port()
+    d = netpolld(conf_text(f"127.0.0.1:{port}", server.address,
+                           listener={"idle_timeout": '"2s"'}))
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small window: the bytes wait in the proxy's send queue, not ours.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(TIMEOUT)
+    s.connect(("127.0.0.1", port))
+    got = bytearray()
+    started = time.monotonic()
+    # About 100 KiB/s: ten seconds for the whole, five idle periods. A
+    # pause of 2 s between two reads would be a real idle period.
+    while len(got) < len(payload) and time.monotonic() - started < 60:
+        chunk = s.recv(2048)
+        if not chunk:
+            break
+        got += chunk
+        time.sleep(0.02)
+    assert bytes(got) == payload, f"{len(got)} of {len(payload)} bytes"
+    assert time.monotonic() - started > 4, "the proxy's queue held too little to test"
+    s.shutdown(socket.SHUT_WR)
+    assert recv_all(s) == b""
+    s.close()
+    (line,) = d.wait_conns(1)
+    assert line["end"] == "server_close", line
+    assert line["bytes_out"] == str(len(payload)), line
+
+
+def test_a_client_that_takes_nothing_is_idle_though_bytes_wait_for_it(netpolld, servers):
+    """The other side of the rule above: bytes waiting in the send queue
+    for a reader that has stopped are no activity, and idle_timeout
+    still ends the connection."""
+    hold = threading.Event()
+
+    def send_and_wait(conn):
+        try:
+            conn.sendall(bytes(1 << 20))
+        except OSError:
+            pass            # the proxy gave up on the stalled client
+        hold.wait(TIMEOUT)
+        conn.close()
+
+    server = servers(send_and_wait)
+    port = free_port()
+    d = netpolld(conf_text(f"127.0.0.1:{port}", server.address,
+                           listener={"idle_timeout": '"1s"'}))
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    try:
+        (line,) = d.wait_conns(1)
+    finally:
+        hold.set()
+        s.close()
+    assert line["end"] == "idle_timeout", line
+    assert int(line["duration_ms"]) >= 1000, line
