@@ -4,8 +4,13 @@
  * LIST: users should not have to care which brackets they typed. */
 #include "config_libconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "config_tree.h"
@@ -32,6 +37,85 @@ static const char **config_libconfig_include(config_t *cf, const char *dir,
 #endif
 /* What libconfig 1.5 then says, replaced by something the user can act on. */
 #define CONFIG_LIBCONFIG_INCLUDE_FAILED "cannot open include file"
+
+/* libconfig 1.5 leaks the text of a string token met where the grammar
+ * has no place for it (`"x";` at the top level): its parser has no
+ * destructor for tokens it discards. A daemon that is reloaded with such
+ * files again and again must not grow, so, when isolated, a child process
+ * parses the file first and only tells the verdict; the file is parsed
+ * here only once the child found its syntax sound. */
+static bool isolated;
+
+void config_libconfig_isolate(bool on)
+{
+	isolated = on;
+}
+
+struct config_libconfig_verdict {
+	int ok;                         /* the syntax is sound */
+	int line;                       /* else where libconfig stopped */
+	char text[200];                 /* and what it said */
+};
+
+/* In the child: nothing of the parent's but FP and the pipe stays open
+ * (a socket the parent closes meanwhile must not linger here), then the
+ * parse, the verdict, and out without running exit handlers. */
+static void __attribute__((noreturn)) config_libconfig_child(FILE *fp, int out)
+{
+	struct config_libconfig_verdict v = { 0 };
+	int keep[2] = { fileno(fp) < out ? fileno(fp) : out, fileno(fp) < out ? out : fileno(fp) };
+	unsigned from = 3;
+	config_t cf;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if (keep[i] > (int)from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0u, 0);
+	config_init(&cf);
+	config_libconfig_refuse_includes(&cf);
+	v.ok = config_read(&cf, fp) == CONFIG_TRUE;
+	if (!v.ok) {
+		v.line = config_error_line(&cf);
+		snprintf(v.text, sizeof(v.text), "%s",
+			 config_error_text(&cf) != NULL ? config_error_text(&cf) : "");
+	}
+	_exit(write(out, &v, sizeof(v)) == (ssize_t)sizeof(v) ? 0 : 1);
+}
+
+/* The child's verdict on FP, which is rewound for the real read. -1 if
+ * there is none (no process, no pipe): the caller parses it itself. */
+static int config_libconfig_check(FILE *fp, struct config_libconfig_verdict *v)
+{
+	int p[2], status, rc = -1;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	fflush(fp);
+	pid = fork();
+	if (pid == 0)
+		config_libconfig_child(fp, p[1]);
+	close(p[1]);
+	if (pid > 0) {
+		do
+			n = read(p[0], v, sizeof(*v));
+		while (n < 0 && errno == EINTR);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (n == (ssize_t)sizeof(*v)) {
+			v->text[sizeof(v->text) - 1] = '\0';
+			rc = 0;
+		}
+	}
+	close(p[0]);
+	rewind(fp);
+	return rc;
+}
 
 static struct config_node *config_libconfig_convert(const config_setting_t *s);
 
@@ -107,21 +191,32 @@ static struct config_node *config_libconfig_convert(const config_setting_t *s)
 	return node;
 }
 
+/* libconfig's syntax error, in words the user can act on. */
+static void config_libconfig_syntax_error(const char *path, int line, const char *text,
+					  struct config_errors *errs)
+{
+	if (text != NULL && strcmp(text, CONFIG_LIBCONFIG_INCLUDE_FAILED) == 0)
+		text = CONFIG_LIBCONFIG_NO_INCLUDE;
+	config_errors_add(errs, path, line > 0 ? line : 1, "%s",
+			  text != NULL && text[0] != '\0' ? text : "cannot read the file");
+}
+
 struct config_node *config_libconfig_read(FILE *fp, const char *path,
 					  struct config_errors *errs)
 {
+	struct config_libconfig_verdict v;
 	struct config_node *root = NULL;
 	config_t cf;
 
+	if (isolated && config_libconfig_check(fp, &v) == 0 && !v.ok) {
+		config_libconfig_syntax_error(path, v.line, v.text, errs);
+		return NULL;
+	}
 	config_init(&cf);
 	config_libconfig_refuse_includes(&cf);
 	if (config_read(&cf, fp) != CONFIG_TRUE) {
-		const char *text = config_error_text(&cf);
-
-		if (text != NULL && strcmp(text, CONFIG_LIBCONFIG_INCLUDE_FAILED) == 0)
-			text = CONFIG_LIBCONFIG_NO_INCLUDE;
-		config_errors_add(errs, path, config_error_line(&cf) > 0 ? config_error_line(&cf) : 1,
-				  "%s", text != NULL ? text : "cannot read the file");
+		config_libconfig_syntax_error(path, config_error_line(&cf), config_error_text(&cf),
+					      errs);
 		goto out;
 	}
 	root = config_libconfig_convert(config_root_setting(&cf));

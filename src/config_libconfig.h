@@ -3,6 +3,7 @@
 #ifndef NETPOLLD_CONFIG_LIBCONFIG_H
 #define NETPOLLD_CONFIG_LIBCONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct config_errors;
@@ -12,5 +13,11 @@ struct config_node;
  * every problem appended to ERRS as "PATH:LINE: message". */
 struct config_node *config_libconfig_read(FILE *fp, const char *path,
 					  struct config_errors *errs);
+
+/* ON: a child process judges the syntax first, so that what libconfig
+ * leaks on a syntax error is the child's (the daemon, reloaded with bad
+ * files for months, must not grow). Off (the default) for tools and
+ * fuzzers that parse in-process and know the leak by name. */
+void config_libconfig_isolate(bool on);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_libconfig.h"
 #include "daemon.h"
 #include "log.h"
 #include "reactor.h"
@@ -237,6 +238,9 @@ int main(int argc, char **argv)
 		return rc;
 	if (opts.level_given)
 		log_set_level(opts.level);
+	/* Reloads for months, some with broken files: libconfig's leak on
+	 * a syntax error stays in a child process. */
+	config_libconfig_isolate(true);
 	cfg = main_load_config(&opts);
 	if (cfg == NULL) {
 		log_flush_blocking(MAIN_LOG_EXIT_MS);

@@ -265,3 +265,22 @@ def test_log_connections_false_suppresses_connection_lines(netpolld, servers):
     log = d.log()
     assert "conn=" not in log, log
     assert " info stopped" in log
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ('"x";\n', 1, "syntax error"),                        # a string where a name goes
+    ('global = { log_level = "info"; };\nlisteners = ( "a" "b" ;\n', 2, "syntax error"),
+    ('global = {\n  x = "unterminated;\n', 3, ""),
+])
+def test_t_reports_a_syntax_error_in_a_string_and_leaks_nothing(tmp_path, text, line, message):
+    """libconfig 1.5 leaks the string it was reading when the grammar has
+    no place for it; the daemon leaves that leak to a child process, so
+    the sanitized build (detect_leaks) exits cleanly with just the error."""
+    path = tmp_path / "bad.conf"
+    path.write_text(text)
+    r = run("-t", "-c", str(path))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"{path}:{line}: " if message else f"{path}:"), lines
+    assert message in lines[0], lines

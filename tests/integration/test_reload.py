@@ -397,3 +397,27 @@ def test_slow_resolver_on_reload_never_freezes_relaying(tmp_path, netpolld, serv
     open(release, "w").close()
     d.wait_log(r" info reload: generation 1 serving")
     held.close()
+
+
+def test_many_reloads_with_syntax_errors_leak_nothing(tmp_path, netpolld, servers):
+    """Every failed reload of a file on which libconfig 1.5 leaks (a string
+    where a setting name goes) is judged by a child process: under the
+    sanitizers the daemon's exit shows no leak, and it serves on."""
+    echo = servers(tagged_echo(b"a:"))
+    port = free_port()
+    sock = str(tmp_path / "stats.sock")
+    good = conf_text(f"127.0.0.1:{port}", echo.address, global_={"stats_socket": f'"{sock}"'})
+    d = netpolld(good)
+    write(d.config_path, good + '\n"leaked string";\n')
+    for _ in range(100):
+        answer = stats_query(sock, "reload")[0]
+        assert answer.startswith("error: reload failed\n") and "syntax error" in answer, answer
+    assert info(d, sock)["generation"] == "0"
+    s = connect(port)
+    s.sendall(b"x")
+    s.shutdown(socket.SHUT_WR)
+    assert recv_all(s) == b"a:x"
+    write(d.config_path, good)
+    assert stats_query(sock, "reload")[0] == "ok: generation 1\n"
+    assert d.stop() == 0
+    assert d.sanitizer_reports() == [], d.log()
