@@ -96,7 +96,7 @@ static int config_libconfig_check(FILE *fp, struct config_libconfig_verdict *v)
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
-	fflush(fp);
+	(void)fflush(fp);
 	pid = fork();
 	if (pid == 0)
 		config_libconfig_child(fp, p[1]);

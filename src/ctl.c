@@ -274,7 +274,7 @@ void ctl_server_close(struct ctl_server *srv)
 	if (srv == NULL)
 		return;
 	while (srv->conns != NULL)
-		ctl_conn_close(srv->conns);
+		ctl_conn_close(srv->conns);     /* NOLINT(clang-analyzer-unix.Malloc): unlinks it from srv */
 	reactor_close(srv->reactor, srv->fd);
 	net_unlink(&srv->addr);
 	free(srv);

@@ -80,8 +80,17 @@ static bool log_is_journal(const struct stat *st)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
+	char *end;
 
-	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+	/* strtoull: sscanf's %llu is undefined for a number out of range. */
+	if (js == NULL)
+		return false;
+	dev = strtoull(js, &end, 10);
+	if (end == js || *end != ':')
+		return false;
+	js = end + 1;
+	ino = strtoull(js, &end, 10);
+	if (end == js)
 		return false;
 	return (unsigned long long)st->st_dev == dev && (unsigned long long)st->st_ino == ino;
 }
@@ -407,15 +416,15 @@ void log_conn(const char *fmt, ...)
 	errno = saved;
 }
 
-#define LOG_DEFINE(fn, level, with_errno)                          \
-	void fn(const char *fmt, ...)                              \
-	{                                                          \
-		int saved = errno;                                 \
-		va_list ap;                                        \
-		va_start(ap, fmt);                                 \
-		log_emit(level, with_errno ? saved : 0, fmt, ap);  \
-		va_end(ap);                                        \
-		errno = saved;                                     \
+#define LOG_DEFINE(fn, level, with_errno)                           \
+	void fn(const char *fmt, ...)                               \
+	{                                                           \
+		int saved = errno;                                  \
+		va_list ap;                                         \
+		va_start(ap, fmt);                                  \
+		log_emit(level, (with_errno) ? saved : 0, fmt, ap); \
+		va_end(ap);                                         \
+		errno = saved;                                      \
 	}
 
 LOG_DEFINE(log_error, LOG_LEVEL_ERROR, true)

@@ -118,7 +118,7 @@ static int ctl_send(struct ctl_conn *c, const char *text)
 		if (n >= 0)
 			off += (size_t)n;
 		else if (errno == EINTR && !ctl_stop_signal)
-			continue;
+			continue;       /* NOLINT(bugprone-branch-clone): two reasons to retry */
 		else if ((errno == EAGAIN || errno == EWOULDBLOCK) && ctl_wait(c, POLLOUT) == 0)
 			continue;
 		else

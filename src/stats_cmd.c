@@ -4,6 +4,7 @@
  * typing at a socket gets one specific message per kind of mistake. */
 #include "stats_cmd.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -205,6 +206,7 @@ int stats_cmd_parse(const char *line, size_t len, struct stats_cmd *cmd, const c
 	if (d == NULL)
 		return -1;
 	nf = stats_cmd_nfixed(d);
+	assert(nf <= nw);       /* a match has all its fixed words */
 	if (d->target && nw == nf) {
 		*err = "missing BACKEND/ADDR";
 		return -1;
