@@ -64,6 +64,9 @@
 #define SESSION_POOL_MAX 1024
 /* Splice in, splice out: at most this many times per readiness event. */
 #define SESSION_SPLICE_ROUNDS 4
+/* How long an idle session with bytes queued for a peer watches whether
+ * it takes any before calling it idle. */
+#define SESSION_IDLE_LOOK_MS 1000
 /* How often a lingering session looks whether its peers acknowledged. */
 #define SESSION_LINGER_POLL_MS 100
 /* accept_proxy: the whole header must arrive within this, so a client
@@ -673,18 +676,39 @@ static bool session_peers_took(struct session *s, uint64_t now, size_t *queued)
 	return took;
 }
 
-/* The idle timer expired with nothing read or written for idle_timeout.
- * A peer still draining a deep send queue is not idle, though: it moved
- * bytes if it took some since the last look, and that look came after
- * our last write (else what it took may be only that write's, taken at
- * once), or bytes still wait for it. The kernel does not say when, so
- * they count as taken now. */
-static bool session_draining(struct session *s, uint64_t now)
+/* What an expired idle timer finds, nothing having been read or written
+ * for idle_timeout. */
+enum session_idle {
+	SESSION_IDLE,                   /* close it */
+	SESSION_MOVING,                 /* a peer is draining its send queue */
+	SESSION_UNSURE,                 /* look again in a moment */
+};
+
+/* That moment: a second, or half the idle_timeout if that is shorter. */
+static uint64_t session_idle_look(const struct session *s)
+{
+	uint64_t half = s->listener->idle_timeout_ms / 2;
+
+	return half < SESSION_IDLE_LOOK_MS ? half : SESSION_IDLE_LOOK_MS;
+}
+
+/* A peer still draining a deep send queue is not idle. A look at what
+ * the peers took tells only of the time since the last look, and counts
+ * only if that look came after our last write: the kernel passing on
+ * what we wrote at once is no sign of life. Without such a look while
+ * bytes still wait, one is taken now and read a moment later. */
+
+static enum session_idle session_idle_verdict(struct session *s, uint64_t now)
 {
 	bool fresh = s->taken_ms >= s->last_active_ms;
+	bool long_look, took;
 	size_t queued;
 
-	return session_peers_took(s, now, &queued) && (fresh || queued > 0);
+	long_look = fresh && now - s->taken_ms >= session_idle_look(s);
+	took = session_peers_took(s, now, &queued);
+	if (took && fresh)
+		return SESSION_MOVING;
+	return queued > 0 && !long_look ? SESSION_UNSURE : SESSION_IDLE;
 }
 
 /* Both directions are shut. Close now if that destroys nothing; else
@@ -944,7 +968,7 @@ static void session_on_io(struct reactor *r, int fd, unsigned events, void *arg)
 static void session_on_timer(void *arg)
 {
 	struct session *s = arg;
-	uint64_t now, quiet, idle = s->listener->idle_timeout_ms;
+	uint64_t quiet, idle = s->listener->idle_timeout_ms;
 
 	switch (s->state) {
 	case SESSION_PROXY_HEADER:
@@ -957,14 +981,23 @@ static void session_on_timer(void *arg)
 		return;
 	case SESSION_RELAYING:
 	case SESSION_FLUSHING:
-		now = reactor_now(session_reactor(s));
-		if (now - s->last_active_ms >= idle && session_draining(s, now))
-			s->last_active_ms = now;
-		quiet = now - s->last_active_ms;
-		if (quiet >= idle)
-			session_close(s, SESSION_END_IDLE_TIMEOUT);
-		else
+		quiet = reactor_now(session_reactor(s)) - s->last_active_ms;
+		if (quiet < idle) {
 			session_arm(s, idle - quiet);
+			return;
+		}
+		switch (session_idle_verdict(s, reactor_now(session_reactor(s)))) {
+		case SESSION_IDLE:
+			session_close(s, SESSION_END_IDLE_TIMEOUT);
+			return;
+		case SESSION_MOVING:
+			s->last_active_ms = reactor_now(session_reactor(s));
+			session_arm(s, idle);
+			return;
+		case SESSION_UNSURE:
+			session_arm(s, session_idle_look(s));
+			return;
+		}
 		return;
 	case SESSION_LINGERING:
 		/* No event says "acknowledged": look again shortly. A peer
