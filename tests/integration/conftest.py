@@ -6,6 +6,7 @@ something happened meanwhile.
 """
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -27,6 +28,11 @@ BINARY = os.environ.get("NETPOLLD", os.path.join(ROOT, "build", "netpolld"))
 # in quarantine); LeakSanitizer at exit says more.
 SANITIZED = os.environ.get("NETPOLLD_SANITIZED") == "1"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# Set by `make check-valgrind`: a command line put before the daemon's argv
+# by Netpolld (valgrind and its options). A --log-file=...%p... in it names
+# the log the fixture reads when the daemon has stopped.
+WRAPPER = shlex.split(os.environ.get("NETPOLLD_WRAPPER", ""))
+WRAPPER_LOG = next((a.split("=", 1)[1] for a in WRAPPER if a.startswith("--log-file=")), None)
 
 
 def pytest_configure(config):
@@ -201,7 +207,7 @@ class Netpolld:
         self.log_file = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen([BINARY, "-c", self.config_path, *args],
+        self.proc = subprocess.Popen([*WRAPPER, BINARY, "-c", self.config_path, *args],
                                      stdout=self.log_file, stderr=self.log_file,
                                      env=full_env, preexec_fn=preexec_fn)
         self.pid = self.proc.pid
@@ -286,7 +292,24 @@ class Netpolld:
 
     def sanitizer_reports(self):
         text = self.log()
-        return [m for m in SANITIZER_MARKS if m in text]
+        return [m for m in SANITIZER_MARKS if m in text] + self.wrapper_reports()
+
+    def wrapper_reports(self):
+        """What the NETPOLLD_WRAPPER valgrind log of this (stopped) daemon
+        says is wrong: errors (definite leaks count as errors there), or no
+        summary at all when it was killed before writing one."""
+        if WRAPPER_LOG is None or "%p" not in WRAPPER_LOG:
+            return []
+        path = WRAPPER_LOG.replace("%p", str(self.pid))
+        try:
+            with open(path, errors="replace") as f:
+                text = f.read()
+        except OSError as e:
+            return [f"valgrind log {path}: {e.strerror}"]
+        m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+        if m is None:
+            return [f"valgrind log {path}: no ERROR SUMMARY (exit code {self.proc.returncode})"]
+        return [] if m.group(1) == "0" else [f"valgrind log {path}: {m.group(0)}\n{text}"]
 
 
 @pytest.fixture
