@@ -9,6 +9,7 @@
 #include <libconfig.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,10 +92,13 @@ static void __attribute__((noreturn)) config_libconfig_child(FILE *fp, int out)
 static int config_libconfig_check(FILE *fp, struct config_libconfig_verdict *v)
 {
 	int p[2], status, rc = -1;
+	struct stat st;
 	ssize_t n;
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	/* The child's read must leave the file to read again: a pipe or a
+	 * FIFO (-c /dev/stdin) would be empty for us, so it is read here. */
+	if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode) || pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	(void)fflush(fp);
 	pid = fork();

@@ -284,3 +284,13 @@ def test_t_reports_a_syntax_error_in_a_string_and_leaks_nothing(tmp_path, text, 
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith(f"{path}:{line}: " if message else f"{path}:"), lines
     assert message in lines[0], lines
+
+
+def test_t_reads_a_config_that_cannot_be_read_twice(tmp_path):
+    """The syntax check in a child process must not eat a file that is a
+    stream: -c /dev/stdin reads the whole file once, in the daemon."""
+    with open(os.path.join(ROOT, "conf", "netpolld.conf"), "rb") as conf:
+        r = subprocess.run([BINARY, "-t", "-c", "/dev/stdin"], stdin=conf,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "configuration OK" in r.stdout
