@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -110,8 +111,18 @@ fail:
 
 void reload_cancel(struct reload_job *job)
 {
+	struct pollfd finished;
+
 	if (job == NULL)
 		return;
+	/* A loader still in the resolver (a DNS server that never answers)
+	 * must not hold the stop hostage: the process is ending, so the
+	 * thread is left the job it still uses, and exit ends them both. */
+	finished = (struct pollfd){ .fd = job->pipe[0], .events = POLLIN };
+	if (poll(&finished, 1, 0) == 0) {
+		pthread_detach(job->thread);
+		return;
+	}
 	pthread_join(job->thread, NULL);
 	config_free(job->cfg);
 	config_errors_free(&job->errs);

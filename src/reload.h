@@ -18,8 +18,9 @@ typedef void (*reload_done_cb)(void *arg, struct config *cfg, struct config_erro
  * (errno set) if no thread could be started. */
 struct reload_job *reload_start(struct reactor *r, const char *path, reload_done_cb done,
 				void *arg);
-/* Waits for the thread and drops its result without calling DONE: at
- * exit, with a load still in flight. */
+/* At exit, with a load still in flight: drops its result without
+ * calling DONE. A load not finished yet is not waited for; its thread
+ * keeps the job until the process ends. */
 void reload_cancel(struct reload_job *job);
 
 #endif
