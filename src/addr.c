@@ -73,8 +73,10 @@ static int addr_resolve(const char *host, bool bracketed, struct addr *out, cons
 		out->len = sizeof(out->u.sin);
 		return 0;
 	}
-	/* getaddrinfo() would take "10.1" as 10.0.0.1; nobody means that. */
-	if (!bracketed && strspn(host, "0123456789.") == strlen(host)) {
+	/* getaddrinfo() would take "10.1" as 10.0.0.1, and "0x7f.1" or
+	 * "2130706433" as 127.0.0.1 (inet_aton's forms); nobody means that. */
+	if (!bracketed && (strspn(host, "0123456789.") == strlen(host) ||
+			   inet_aton(host, &out->u.sin.sin_addr) != 0)) {
 		*err = "bad IPv4 address";
 		return -1;
 	}

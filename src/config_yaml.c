@@ -31,6 +31,7 @@ struct config_yaml {
 	struct config_errors *errs;     /* where problems go */
 	bool failed;                    /* a problem was reported: no tree */
 	bool broken;                    /* libyaml gave up: read no further */
+	FILE *fp;                       /* what it reads */
 };
 
 static struct config_node *config_yaml_node(struct config_yaml *y, yaml_event_t *ev,
@@ -54,11 +55,27 @@ static int config_yaml_line(const yaml_event_t *ev)
 	return (int)ev->start_mark.line + 1;
 }
 
+/* The line of byte OFFSET of the file. libyaml's reader decodes ahead of
+ * the parser, so for bad UTF-8 its mark is elsewhere; only the byte
+ * offset of the problem is right. 0 if the file cannot be read again. */
+static int config_yaml_offset_line(struct config_yaml *y, size_t offset)
+{
+	int line = 1, c;
+
+	if (fseek(y->fp, 0, SEEK_SET) != 0)
+		return 0;
+	for (size_t i = 0; i < offset && (c = getc(y->fp)) != EOF; i++)
+		if (c == '\n')
+			line++;
+	return line;
+}
+
 /* The next event into EV; on a syntax error, says so and marks Y broken. */
 static int config_yaml_next(struct config_yaml *y, yaml_event_t *ev)
 {
 	yaml_parser_t *p = &y->parser;
 	const yaml_mark_t *mark;
+	int line;
 
 	if (yaml_parser_parse(p, ev))
 		return 0;
@@ -67,9 +84,15 @@ static int config_yaml_next(struct config_yaml *y, yaml_event_t *ev)
 		config_yaml_error(y, 0, "out of memory");
 		return -1;
 	}
-	/* A reader error (bad UTF-8) has no mark of its own. */
-	mark = p->error == YAML_READER_ERROR ? &p->mark : &p->problem_mark;
-	config_yaml_error(y, (int)mark->line + 1, "%s%s%s",
+	mark = &p->problem_mark;
+	line = (int)mark->line + 1;
+	/* A reader error (bad UTF-8) has only a byte offset. */
+	if (p->error == YAML_READER_ERROR) {
+		line = config_yaml_offset_line(y, p->problem_offset);
+		if (line == 0)
+			line = (int)p->mark.line + 1;
+	}
+	config_yaml_error(y, line, "%s%s%s",
 			  p->problem != NULL ? p->problem : "syntax error",
 			  p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
 	return -1;
@@ -153,16 +176,19 @@ static struct config_node *config_yaml_scalar(struct config_yaml *y, const yaml_
 	const char *s = (const char *)ev->data.scalar.value;
 	size_t len = ev->data.scalar.length;
 	int line = config_yaml_line(ev);
+	struct config_node *node = NULL;
 
-	config_yaml_check_tag(y, ev->data.scalar.tag, line);
 	/* A "\0" escape would cut the C string short without anyone noticing. */
-	if (memchr(s, '\0', len) != NULL) {
+	if (memchr(s, '\0', len) != NULL)
 		config_yaml_error(y, line, "strings must not contain NUL characters");
-		return NULL;
-	}
-	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return config_tree_new_string(s, len, line);
-	return config_yaml_plain(y, s, key, line, key_line);
+	else if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		node = config_tree_new_string(s, len, line);
+	else
+		node = config_yaml_plain(y, s, key, line, key_line);
+	/* After the value: what it says may be about the key's earlier line,
+	 * and errors come in file order. */
+	config_yaml_check_tag(y, ev->data.scalar.tag, line);
+	return node;
 }
 
 /* Reads one value after a key and adds it to MAP. The key event EV is the
@@ -329,7 +355,7 @@ static struct config_node *config_yaml_document(struct config_yaml *y)
 
 struct config_node *config_yaml_read(FILE *fp, const char *path, struct config_errors *errs)
 {
-	struct config_yaml y = { .path = path, .errs = errs };
+	struct config_yaml y = { .path = path, .errs = errs, .fp = fp };
 	struct config_node *root;
 
 	if (!yaml_parser_initialize(&y.parser)) {

@@ -169,6 +169,11 @@ START_TEST(bad_ipv4_literal_is_an_error_not_a_shorthand)
 	/* inet_aton() would read "10.1" as 10.0.0.1. */
 	check_parse_error("10.1:80", "bad IPv4 address");
 	check_parse_error("256.1.1.1:80", "bad IPv4 address");
+	/* Nor hex, octal or one big number: found by fuzz_addr. */
+	check_parse_error("0x7f.1:80", "bad IPv4 address");
+	check_parse_error("0x0a000001:80", "bad IPv4 address");
+	check_parse_error("2130706433:80", "bad IPv4 address");
+	check_parse_error("0177.0.0.1:80", "bad IPv4 address");
 }
 END_TEST
 

@@ -1479,6 +1479,28 @@ START_TEST(yaml_nesting_deeper_than_64_levels_is_refused_not_recursed)
 }
 END_TEST
 
+/* Found by fuzz_config_yaml: a tag is judged after the value, whose
+ * own error may be about the key's earlier line. */
+START_TEST(yaml_errors_come_in_file_order_with_a_tag_after_a_null_value)
+{
+	CHECK_YAML("a:\n  b:\n    !x\n", "2: b: null value",
+		   "3: unsupported YAML tag '!x'");
+}
+END_TEST
+
+/* libyaml decodes ahead of its parser: bad UTF-8 is placed by its byte
+ * offset, not by where the parser had got to. */
+START_TEST(yaml_bad_utf8_is_reported_on_its_own_line)
+{
+	char text[4096] = "";
+
+	for (int i = 1; i < 51; i++)
+		strcat(text, "# a comment line to read past\n");
+	strcat(text, "global: { log_level: \"\xc3\x28\" }\n");
+	CHECK_YAML(text, "51: invalid trailing UTF-8 octet");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1536,6 +1558,8 @@ static Suite *config_suite(void)
 	tcase_add_test(yaml, yaml_second_document_or_custom_tag_is_an_error);
 	tcase_add_test(yaml, yaml_number_too_large_for_64_bits_is_an_error);
 	tcase_add_test(yaml, yaml_nesting_deeper_than_64_levels_is_refused_not_recursed);
+	tcase_add_test(yaml, yaml_errors_come_in_file_order_with_a_tag_after_a_null_value);
+	tcase_add_test(yaml, yaml_bad_utf8_is_reported_on_its_own_line);
 	suite_add_tcase(s, yaml);
 	return s;
 }
