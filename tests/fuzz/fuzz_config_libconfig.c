@@ -1,0 +1,20 @@
+/* fuzz_config_libconfig.c — libFuzzer target for configuration files in
+ * libconfig syntax: any bytes as a ".conf" file through config_load()
+ * to the validated model, and that model as a reload over a running
+ * configuration (what is checked: fuzz_config_common.c). */
+#include "fuzz_common.h"
+#include "fuzz_config_common.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) /* NOLINT(readability-non-const-parameter) */
+{
+	(void)argc;
+	(void)argv;
+	fuzz_config_init(".conf");
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_config_one(data, size);
+	return 0;
+}
