@@ -13,64 +13,7 @@
 #include "check_run.h"
 #include "config.h"
 
-/* Each test's own directory; set afresh so CK_FORK=no works too. */
-static char tmpdir[64];
-static char path[128];
-
-static void setup(void)
-{
-	strcpy(tmpdir, "/tmp/check_config_edges.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	path[0] = '\0';
-}
-
-static void teardown(void)
-{
-	if (path[0] != '\0')
-		unlink(path);
-	rmdir(tmpdir);
-}
-
-/* All of ERRS on one line each, for failure messages. */
-static const char *dump(const struct config_errors *errs)
-{
-	static char buf[8192];
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < errs->count && n < sizeof(buf); i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\n  %s", errs->msgs[i]);
-	return buf;
-}
-
-/* Loading TEXT as NAME fails with exactly WANT, in order; each entry is
- * "LINE: message", to follow the file's path. */
-static void check_errors(const char *name, const char *text, const char *const *want)
-{
-	struct config_errors errs = { 0 };
-	struct config *cfg;
-	char line[2048];
-	size_t n = 0;
-	FILE *fp;
-
-	if (path[0] != '\0')
-		unlink(path);
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	fp = fopen(path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	fclose(fp);
-	cfg = config_load(path, &errs);
-	ck_assert_msg(cfg == NULL, "%s was accepted", name);
-	for (; want[n] != NULL; n++) {
-		snprintf(line, sizeof(line), "%s:%s", path, want[n]);
-		ck_assert_msg(n < errs.count && strcmp(errs.msgs[n], line) == 0,
-			      "%s: message %zu should be\n  %s\ngot:%s", name, n, line, dump(&errs));
-	}
-	ck_assert_msg(errs.count == n, "%s: %zu messages, want %zu:%s", name, errs.count, n,
-		      dump(&errs));
-	config_errors_free(&errs);
-}
+#include "config_files.h"
 
 #define CHECK_FILE(name, text, ...) \
 	check_errors(name, text, (const char *const[]){ __VA_ARGS__, NULL })
@@ -185,25 +128,16 @@ END_TEST
 START_TEST(unix_path_of_107_bytes_is_accepted)
 {
 	char *p = repeat('p', 107), text[2048];
-	struct config_errors errs = { 0 };
 	struct config *cfg;
-	FILE *fp;
 
 	p[0] = '/';
 	snprintf(text, sizeof(text),
 		 "listeners = ({ name = \"web\"; listen = \"unix:%s\"; backend = \"pool\"; });\n"
 		 "backends = ({ name = \"pool\"; servers = ({ address = \"127.0.0.1:80\"; }); });\n",
 		 p);
-	snprintf(path, sizeof(path), "%s/ok.conf", tmpdir);
-	fp = fopen(path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	fclose(fp);
-	cfg = config_load(path, &errs);
-	ck_assert_msg(cfg != NULL, "refused:%s", dump(&errs));
+	cfg = load_ok("ok.conf", text);
 	ck_assert_str_eq(cfg->listeners[0].listen[0].text + strlen("unix:"), p);
 	config_free(cfg);
-	config_errors_free(&errs);
 	free(p);
 }
 END_TEST
