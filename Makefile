@@ -4,6 +4,11 @@
 #   make run        install missing Debian packages, build, run conf/netpolld.conf
 #   make check      install missing Debian packages, build, run every test
 #   make check-asan the whole suite again under AddressSanitizer + UBSan
+#   make lint       cppcheck and clang-tidy (.clang-tidy)
+#   make fuzz       every parser under libFuzzer, FUZZ_SECONDS each
+#   make soak       chaos soak and hostile clients against the sanitized build
+#   make check-valgrind  part of the suite under Valgrind memcheck
+#   make coverage   gcov line coverage of src/, at least 85%
 #   make bench      netpolld against HAProxy and nginx on loopback (a tool, not a test)
 #   make install    PREFIX=/usr/local DESTDIR= (binaries, man pages, units, config)
 
@@ -103,13 +108,12 @@ check-integration: $(BUILD)/netpolld $(BUILD)/netpollctl
 # The same suite against an instrumented build, in its own build folder,
 # on the default relay path (splice on; make check runs both paths).
 # detect_leaks: a process that exits must have freed what it allocated.
+ASAN_BUILD = $(MAKE) --no-print-directory BUILD=build-asan \
+	CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
+	LDFLAGS='-fsanitize=address,undefined'
 check-asan: deps
 	SPLICE_MODES=on NETPOLLD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	$(MAKE) BUILD=build-asan \
-		CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
-		LDFLAGS='-fsanitize=address,undefined' \
-		check-unit check-integration
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(ASAN_BUILD) check-unit check-integration
 
 # Line coverage of src/ (gcov, read by gcovr): the unit tests and the
 # integration suite once (COVERAGE_SPLICE, default on) against a --coverage
@@ -301,6 +305,23 @@ lint:
 		clang-tidy {} -- -std=c11 $(LINT_DEFS) -Isrc $$(pkg-config --cflags $(PKGS)) || rc=1; \
 	exit $$rc
 
+# The chaos soak (tests/soak/soak.py, SOAK_SECONDS of faults under
+# SOAK_CONNECTIONS concurrent connections), then the hostile clients
+# (tests/soak/hostile.py), both against the sanitized build of check-asan
+# in build-asan/. Each prints its summary and fails on any lost byte,
+# unexplained cut, leak, sanitizer report or failed check.
+#   make soak SOAK_SECONDS=90 HOSTILE_SECONDS=30
+SOAK_SECONDS     ?= 300
+SOAK_CONNECTIONS ?= 400
+HOSTILE_SECONDS  ?= 90
+.PHONY: soak
+soak: deps
+	$(ASAN_BUILD) all
+	$(PYTHON) tests/soak/soak.py --netpolld build-asan/netpolld --netpollctl build-asan/netpollctl \
+		--seconds $(SOAK_SECONDS) --connections $(SOAK_CONNECTIONS)
+	$(PYTHON) tests/soak/hostile.py --netpolld build-asan/netpolld --netpollctl build-asan/netpollctl \
+		--seconds $(HOSTILE_SECONDS)
+
 # The installed units under a real systemd: PID 1 of a container booted
 # with systemd-nspawn from a Debian root cached in /var/cache/netpolld-test
 # (built once with debootstrap from this machine's apt source). Needs root.
@@ -364,6 +385,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/netpollctl $(DESTDIR)$(MANDIR)/man1/netpollctl.1
 
 clean:
-	rm -rf build build-asan build-clang
+	rm -rf build build-asan build-clang build-cov build-vg
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
