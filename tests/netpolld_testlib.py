@@ -1,6 +1,7 @@
 """What every netpolld test suite needs on loopback: bounded waits, free
-ports, sockets that never wait forever, and the daemon's text formats.
-Shared by tests/integration (through its conftest) and tests/systemd."""
+ports, sockets that never wait forever, the stats socket, the daemon's
+text formats, and what /proc says of a running daemon. Shared by
+tests/integration (through its conftest), tests/systemd and tests/soak."""
 import os
 import re
 import socket
@@ -64,6 +65,49 @@ def recv_exactly(sock, n, timeout=TIMEOUT):
     return bytes(buf)
 
 
+def unix_connect(path, timeout=TIMEOUT):
+    """A client connected to the unix socket at PATH; TIMEOUT bounds the
+    connect and every later operation on it (None: unbounded)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def stats_query(path, *commands, timeout=TIMEOUT, error=AssertionError):
+    """Sends COMMANDS on one connection to the stats socket at PATH; returns
+    the answers (each without its closing empty line), in order. The
+    socket closing before the last answer raises ERROR: by default a
+    failed test; a caller whose polls retry on OSError passes
+    ConnectionError."""
+    s = unix_connect(path, timeout)
+    try:
+        s.sendall("".join(c + "\n" for c in commands).encode())
+        buf, answers = b"", []
+        while len(answers) < len(commands):
+            if buf.startswith(b"\n"):          # an empty answer
+                answers.append("")
+                buf = buf[1:]
+                continue
+            end = buf.find(b"\n\n")
+            if end >= 0:
+                answers.append(buf[:end + 1].decode())
+                buf = buf[end + 2:]
+                continue
+            b = s.recv(1 << 16)
+            if not b:
+                raise error(f"stats socket closed after {len(answers)} of {len(commands)} "
+                            f"answers: {answers!r} + {buf!r}")
+            buf += b
+        return answers
+    finally:
+        s.close()
+
+
 def parse_logfmt(line):
     return dict(re.findall(r"(\w+)=(\S+)", line))
 
@@ -71,6 +115,54 @@ def parse_logfmt(line):
 def parse_info(text):
     """`key: value` lines (show info, netpollctl info) as a dict of strings."""
     return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+# ---- /proc: what a running daemon holds -------------------------------------
+
+def proc_fds(pid):
+    """{fd: what it is (readlink of /proc/PID/fd/FD)} for every descriptor
+    PID holds; one closed while this reads is left out."""
+    out = {}
+    d = f"/proc/{pid}/fd"
+    for fd in os.listdir(d):
+        try:
+            out[int(fd)] = os.readlink(f"{d}/{fd}")
+        except OSError:
+            pass
+    return out
+
+
+def proc_fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def proc_rss_kib(pid):
+    """PID's VmRSS, in KiB; fails when it has none (a zombie)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def proc_tcp_sockets(pid):
+    """[(local, remote, state)] of the TCP sockets PID holds, as
+    /proc/net/tcp and tcp6 write them (hex; state "01" ESTABLISHED,
+    "08" CLOSE_WAIT, ...)."""
+    inodes = set()
+    for target in proc_fds(pid).values():
+        m = re.match(r"socket:\[(\d+)\]", target)
+        if m:
+            inodes.add(m.group(1))
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[9] in inodes:
+                    out.append((fields[1], fields[2], fields[3]))
+    return out
 
 
 # ---- NETPOLLD_TEST_SPLICE: the whole suite with splice on or off ----------

@@ -19,8 +19,10 @@ import pytest
 # The helpers tests/systemd shares; the test files import them from here.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from netpolld_testlib import (TIMEOUT, connect, free_port, hostport,  # noqa: E402,F401
-                              inject_splice, parse_info, parse_logfmt, recv_all, recv_exactly,
-                              splice_mode, wait_until, write_config)
+                              inject_splice, parse_info, parse_logfmt, proc_fd_count,
+                              proc_rss_kib, proc_tcp_sockets, recv_all, recv_exactly,
+                              splice_mode, stats_query, unix_connect, wait_until,
+                              write_config)
 
 ROOT = os.environ.get("NETPOLLD_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BINARY = os.environ.get("NETPOLLD", os.path.join(ROOT, "build", "netpolld"))
@@ -158,35 +160,6 @@ def conf_text(listen, servers, *, global_=None, defaults=None, listener=None, ba
     )
 
 
-def stats_query(path, *commands, timeout=TIMEOUT):
-    """Sends COMMANDS on one connection to the stats socket at PATH; returns
-    the answers (each without its closing empty line), in order."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    s.sendall("".join(c + "\n" for c in commands).encode())
-    buf = b""
-    answers = []
-    try:
-        while len(answers) < len(commands):
-            if buf.startswith(b"\n"):          # an empty answer
-                answers.append("")
-                buf = buf[1:]
-                continue
-            end = buf.find(b"\n\n")
-            if end >= 0:
-                answers.append(buf[:end + 1].decode())
-                buf = buf[end + 2:]
-                continue
-            b = s.recv(1 << 16)
-            if not b:
-                raise AssertionError(f"stats socket closed after {answers!r} + {buf!r}")
-            buf += b
-    finally:
-        s.close()
-    return answers
-
-
 def parse_stat(text):
     """`show stat` CSV as a list of dicts keyed by column."""
     lines = text.splitlines()
@@ -260,35 +233,14 @@ class Netpolld:
         return self.proc.returncode
 
     def fd_count(self):
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
+        return proc_fd_count(self.pid)
 
     def rss_kib(self):
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS")
+        return proc_rss_kib(self.pid)
 
     def socket_states(self):
         """TCP states (hex codes of /proc/net/tcp*) of sockets it holds."""
-        inodes = set()
-        for fd in os.listdir(f"/proc/{self.pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
-            except OSError:
-                continue
-            m = re.match(r"socket:\[(\d+)\]", target)
-            if m:
-                inodes.add(m.group(1))
-        states = []
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[9] in inodes:
-                        states.append(fields[3])
-        return states
+        return [state for _, _, state in proc_tcp_sockets(self.pid)]
 
     def sanitizer_reports(self):
         text = self.log()

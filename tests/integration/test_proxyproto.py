@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import (TIMEOUT, conf_text, free_port, parse_logfmt, parse_stat,
-                      recv_all, stats_query, wait_until)
+                      recv_all, stats_query, unix_connect, wait_until)
 from conftest import write_config
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -130,13 +130,6 @@ def connect_from(port, src="127.0.0.1", host=None):
     s.settimeout(TIMEOUT)
     s.bind((src, 0))
     s.connect((host or ("::1" if f == socket.AF_INET6 else "127.0.0.1"), port))
-    return s
-
-
-def unix_connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(TIMEOUT)
-    s.connect(path)
     return s
 
 

@@ -17,7 +17,8 @@ import signal
 import socket
 
 from conftest import (TIMEOUT, conf_text, connect, echo_handler, free_port, inject_splice,
-                      parse_info, recv_exactly, stats_query, wait_until, write_config)
+                      parse_info, recv_exactly, stats_query, unix_connect, wait_until,
+                      write_config)
 
 
 def replace_file(path, text):
@@ -158,13 +159,6 @@ def feed(path, text, gone=lambda: False):
     return True
 
 
-def stats_conn(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(TIMEOUT)
-    s.connect(path)
-    return s
-
-
 def read_answer(s):
     """One answer, up to and without its closing empty line."""
     buf = b""
@@ -191,12 +185,12 @@ def test_reload_commands_during_a_reload_wait_for_the_next_and_get_its_outcome(
     d = netpolld(good, name="netpolld.yaml")
     make_fifo(d.config_path)
 
-    first = stats_conn(sock)
+    first = unix_connect(sock)
     first.sendall(b"reload\n")
     d.wait_log(r" info reload: reading ", count=1)
     # Its "show info" answer proves the reload line behind it was taken
     # while the first load still runs (one reactor thread, in order).
-    second = stats_conn(sock)
+    second = unix_connect(sock)
     second.sendall(b"show info\nreload\n")
     assert parse_info(read_answer(second))["generation"] == "0"
 
@@ -231,7 +225,7 @@ def test_a_reload_loading_when_a_graceful_stop_begins_is_abandoned(netpolld, ser
     held.sendall(b"x")
     assert recv_exactly(held, 1) == b"x"
     make_fifo(d.config_path)
-    waiter = stats_conn(sock)
+    waiter = unix_connect(sock)
     waiter.sendall(b"reload\n")
     d.wait_log(r" info reload: reading ")
 
@@ -260,7 +254,7 @@ def test_a_stop_while_a_reload_loads_still_exits_0(netpolld, servers, tmp_path):
     good = yaml_conf(port, echo.address, sock)
     d = netpolld(good, name="netpolld.yaml")
     make_fifo(d.config_path)
-    waiter = stats_conn(sock)
+    waiter = unix_connect(sock)
     waiter.sendall(b"reload\n")
     d.wait_log(r" info reload: reading ")
     d.signal(signal.SIGTERM)

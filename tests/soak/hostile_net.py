@@ -7,7 +7,8 @@ import socket
 import struct
 
 from hostile_util import TIMEOUT, now
-from netpolld_testlib import recv_all
+import netpolld_testlib
+from netpolld_testlib import recv_all, unix_connect
 
 TCP_ESTABLISHED = 1
 
@@ -26,8 +27,7 @@ def nb_connect(port, host="127.0.0.1", rcvbuf=None, sndbuf=None):
 
 def unix_nonblocking(path):
     """A connected, non-blocking client of the stats socket at PATH."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
+    s = unix_connect(path, timeout=None)
     s.setblocking(False)
     return s
 
@@ -94,30 +94,10 @@ def tcp_state(s):
 
 
 def stats_query(path, *commands, timeout=TIMEOUT):
-    """COMMANDS on one connection to the stats socket; their answers."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        s.sendall("".join(c + "\n" for c in commands).encode())
-        buf, answers = b"", []
-        while len(answers) < len(commands):
-            if buf.startswith(b"\n"):
-                answers.append("")
-                buf = buf[1:]
-                continue
-            end = buf.find(b"\n\n")
-            if end >= 0:
-                answers.append(buf[:end + 1].decode())
-                buf = buf[end + 2:]
-                continue
-            b = s.recv(1 << 16)
-            if not b:
-                raise ConnectionError(f"stats socket closed after {len(answers)} answers")
-            buf += b
-        return answers
-    finally:
-        s.close()
+    """COMMANDS on one connection to the stats socket; their answers. The
+    socket closing early is a ConnectionError, an OSError the phases'
+    polls retry on."""
+    return netpolld_testlib.stats_query(path, *commands, timeout=timeout, error=ConnectionError)
 
 
 def parse_stat(text):

@@ -2,15 +2,14 @@
 options set), its stats socket and netpollctl, its log, and what /proc
 says about it (descriptors, RSS, TCP states of its sockets)."""
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from netpolld_testlib import parse_info, wait_until  # noqa: E402
+from netpolld_testlib import (parse_info, proc_fd_count, proc_fds, proc_rss_kib,  # noqa: E402
+                              proc_tcp_sockets, stats_query, wait_until)
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "SUMMARY: UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL")
@@ -74,29 +73,7 @@ class Daemon:
 
     def query(self, *commands):
         """The answers to COMMANDS, sent on one stats socket connection."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(STATS_TIMEOUT)
-        try:
-            s.connect(self.stats_socket)
-            s.sendall("".join(c + "\n" for c in commands).encode())
-            buf, answers = b"", []
-            while len(answers) < len(commands):
-                if buf.startswith(b"\n"):
-                    answers.append("")
-                    buf = buf[1:]
-                    continue
-                end = buf.find(b"\n\n")
-                if end >= 0:
-                    answers.append(buf[:end + 1].decode())
-                    buf = buf[end + 2:]
-                    continue
-                b = s.recv(1 << 16)
-                if not b:
-                    raise AssertionError(f"stats socket closed after {answers!r}")
-                buf += b
-            return answers
-        finally:
-            s.close()
+        return stats_query(self.stats_socket, *commands, timeout=STATS_TIMEOUT)
 
     def info(self):
         return parse_info(self.query("show info")[0])
@@ -119,41 +96,17 @@ class Daemon:
 
     def fds(self):
         """{fd: what it is} for every descriptor the daemon holds."""
-        out = {}
-        d = f"/proc/{self.pid}/fd"
-        for fd in os.listdir(d):
-            try:
-                out[int(fd)] = os.readlink(f"{d}/{fd}")
-            except OSError:
-                pass
-        return out
+        return proc_fds(self.pid)
 
     def fd_count(self):
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
+        return proc_fd_count(self.pid)
 
     def rss_kb(self):
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS")
+        return proc_rss_kib(self.pid)
 
     def tcp_sockets(self):
         """[(local, remote, state hex)] of the TCP sockets it holds."""
-        inodes = set()
-        for target in self.fds().values():
-            m = re.match(r"socket:\[(\d+)\]", target)
-            if m:
-                inodes.add(m.group(1))
-        out = []
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[9] in inodes:
-                        out.append((fields[1], fields[2], fields[3]))
-        return out
+        return proc_tcp_sockets(self.pid)
 
     # ---- the end -------------------------------------------------------------
 
