@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "config_diag.h"
 #include "config_tree.h"
 
 /* Far beyond any real config; stops a hostile file from exhausting the
@@ -28,7 +29,7 @@
 struct config_yaml {
 	yaml_parser_t parser;           /* libyaml's event parser */
 	const char *path;               /* names the file in messages */
-	struct config_errors *errs;     /* where problems go */
+	struct config_diags diags;      /* problems, reported by line at the end */
 	bool failed;                    /* a problem was reported: no tree */
 	bool broken;                    /* libyaml gave up: read no further */
 	FILE *fp;                       /* what it reads */
@@ -46,7 +47,9 @@ static void config_yaml_error(struct config_yaml *y, int line, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	config_errors_add(y->errs, y->path, line, "%s", msg);
+	/* Sorted at the end: a value's problem may be about its key's
+	 * earlier line, and libyaml's reader runs ahead of its parser. */
+	config_diags_add(&y->diags, line, "", "%s", msg);
 	y->failed = true;
 }
 
@@ -60,12 +63,13 @@ static int config_yaml_line(const yaml_event_t *ev)
  * offset of the problem is right. 0 if the file cannot be read again. */
 static int config_yaml_offset_line(struct config_yaml *y, size_t offset)
 {
-	int line = 1, c;
+	int line = 1, c, prev = 0;
 
 	if (fseek(y->fp, 0, SEEK_SET) != 0)
 		return 0;
-	for (size_t i = 0; i < offset && (c = getc(y->fp)) != EOF; i++)
-		if (c == '\n')
+	/* YAML breaks lines at LF, CR LF and a lone CR. */
+	for (size_t i = 0; i < offset && (c = getc(y->fp)) != EOF; prev = c, i++)
+		if (c == '\r' || (c == '\n' && prev != '\r'))
 			line++;
 	return line;
 }
@@ -355,7 +359,7 @@ static struct config_node *config_yaml_document(struct config_yaml *y)
 
 struct config_node *config_yaml_read(FILE *fp, const char *path, struct config_errors *errs)
 {
-	struct config_yaml y = { .path = path, .errs = errs, .fp = fp };
+	struct config_yaml y = { .path = path, .fp = fp };
 	struct config_node *root;
 
 	if (!yaml_parser_initialize(&y.parser)) {
@@ -365,7 +369,7 @@ struct config_node *config_yaml_read(FILE *fp, const char *path, struct config_e
 	yaml_parser_set_input_file(&y.parser, fp);
 	root = config_yaml_document(&y);
 	yaml_parser_delete(&y.parser);
-	if (y.failed || y.broken) {
+	if (config_diags_flush(&y.diags, path, errs) < 0 || y.failed || y.broken) {
 		config_tree_free(root);
 		return NULL;
 	}

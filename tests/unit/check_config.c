@@ -1405,6 +1405,9 @@ START_TEST(yaml_bad_utf8_is_reported_on_its_own_line)
 		strcat(text, "# a comment line to read past\n");
 	strcat(text, "global: { log_level: \"\xc3\x28\" }\n");
 	CHECK_YAML(text, "51: invalid trailing UTF-8 octet");
+	/* A lone CR breaks a line too, as libyaml counts them. */
+	CHECK_YAML("# one\r# two\r\n# three\nglobal: { log_level: \"\xc3\x28\" }\n",
+		   "4: invalid trailing UTF-8 octet");
 }
 END_TEST
 
