@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -262,6 +261,36 @@ class Netpolld:
         if m is None:
             return [f"valgrind log {path}: no ERROR SUMMARY (exit code {self.proc.returncode})"]
         return [] if m.group(1) == "0" else [f"valgrind log {path}: {m.group(0)}\n{text}"]
+
+
+def http_get(port, path):
+    """The whole answer (head and body) to GET PATH on PORT."""
+    with connect(port) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        chunks = []
+        while True:
+            b = s.recv(1 << 16)
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def refused():
+    """Factory for addresses that refuse connects: a bound socket that
+    never listens answers every SYN with a RST. Holding it keeps the port
+    from being reused by someone else while the test runs."""
+    socks = []
+
+    def make():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        return f"127.0.0.1:{s.getsockname()[1]}"
+    yield make
+    for s in socks:
+        s.close()
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import os
 import re
 import socket
 
-from conftest import (TIMEOUT, connect, free_port, parse_info, parse_stat, recv_exactly,
+from conftest import (TIMEOUT, free_port, parse_info, parse_stat, recv_exactly,
                       stats_query, wait_until)
-from conftest import write_config
+from conftest import http_get, write_config
 
 
 # ---- servers, configuration, clients --------------------------------------
@@ -155,16 +155,9 @@ def counts(tags):
     return out
 
 
-def http_get(port, path):
-    with connect(port) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        chunks = []
-        while True:
-            b = s.recv(1 << 16)
-            if not b:
-                break
-            chunks.append(b)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+def http_get_ok(port, path):
+    """The body of a 200 answer to GET PATH."""
+    head, _, body = http_get(port, path).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 "), head
     return body.decode()
 
@@ -415,8 +408,8 @@ def test_weights_show_in_show_stat_its_json_and_metrics(netpolld, servers, tmp_p
     assert by[("backend", "pool")]["weight"] == 8
     def changeless(d):
         return [{k: v for k, v in r.items() if k != "last_change_s"} for r in d]
-    assert changeless(json.loads(http_get(p.mport, "/stats"))) == changeless(doc)
+    assert changeless(json.loads(http_get_ok(p.mport, "/stats"))) == changeless(doc)
 
-    text = http_get(p.mport, "/metrics")
+    text = http_get_ok(p.mport, "/metrics")
     for t, w in want.items():
         assert metric(text, "netpolld_server_weight", backend="pool", server=p.addr(t)) == w

@@ -18,7 +18,7 @@ import threading
 import time
 
 from conftest import TIMEOUT, free_port, hostport, recv_exactly, wait_until
-from test_balance import Pool, counts, http_get, metric, tagged
+from test_balance import Pool, counts, http_get_ok, metric, tagged
 
 CHECK = {"interval": "200ms", "timeout": "100ms", "rise": 2, "fall": 2}
 
@@ -53,7 +53,7 @@ def hold_on(p, tag, limit=20):
 
 
 def server_up_metric(p, tag):
-    return metric(http_get(p.mport, "/metrics"), "netpolld_server_up", backend="pool",
+    return metric(http_get_ok(p.mport, "/metrics"), "netpolld_server_up", backend="pool",
                   server=p.addr(tag))
 
 
@@ -262,7 +262,7 @@ def test_with_every_server_down_a_client_is_closed_with_no_server(netpolld, serv
     for t in p.tags:
         p.d.wait_log(down_line(p, t))
     assert p.rows()[("backend", "pool")]["status"] == "DOWN"
-    assert metric(http_get(p.mport, "/metrics"), "netpolld_backend_up", backend="pool") == 0
+    assert metric(http_get_ok(p.mport, "/metrics"), "netpolld_backend_up", backend="pool") == 0
     s = socket.create_connection(("127.0.0.1", p.port), timeout=TIMEOUT)
     assert s.recv(1) == b""
     s.close()

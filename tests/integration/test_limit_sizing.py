@@ -7,7 +7,6 @@ retries", netpolld.conf(5) backup)."""
 import re
 import resource
 import select
-import socket
 
 import pytest
 
@@ -94,21 +93,6 @@ def test_max_connections_beyond_the_open_file_limit_is_lowered_and_enforced(
             c.close()
     lines = d.wait_conns(carried + 1)
     assert all(ln["end"] == "client_close" for ln in lines), lines
-
-
-@pytest.fixture
-def refused():
-    """Addresses that refuse connects: bound, never listening."""
-    socks = []
-
-    def make():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        return f"127.0.0.1:{s.getsockname()[1]}"
-    yield make
-    for s in socks:
-        s.close()
 
 
 def eof_or_reset(sock):

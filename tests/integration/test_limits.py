@@ -19,7 +19,7 @@ import socket
 from conftest import (TIMEOUT, free_port, parse_info, parse_stat, recv_all, recv_exactly,
                       stats_query, wait_until)
 from conftest import write_config
-from test_balance import Pool, counts, http_get, lc, metric, settings, tagged
+from test_balance import Pool, counts, http_get_ok, lc, metric, settings, tagged
 
 
 def greeted(sock):
@@ -313,7 +313,7 @@ def test_the_limit_column_shows_the_configured_limits(netpolld, servers, tmp_pat
     doc = {(r["type"], r["name"]): r for r in json.loads(p.ask("show stat json")[0])}
     for key, v in want.items():
         assert doc[key]["limit"] == v, key
-    text = http_get(p.mport, "/metrics")
+    text = http_get_ok(p.mport, "/metrics")
     assert metric(text, "netpolld_connections_limit", listener="front") == 7
     for t, v in ((b"a", 2), (b"b", 30), (b"c", 0)):
         assert metric(text, "netpolld_server_connections_limit", backend="pool",

@@ -16,7 +16,7 @@ import select
 import signal
 import socket
 
-from conftest import (TIMEOUT, conf_text, connect, echo_handler, free_port, inject_splice,
+from conftest import (TIMEOUT, conf_text, connect, echo_handler, free_port, http_get, inject_splice,
                       parse_info, recv_exactly, stats_query, unix_connect, wait_until,
                       write_config)
 
@@ -26,18 +26,6 @@ def replace_file(path, text):
     tmp = path + ".tmp"
     write_config(tmp, text, name=path)
     os.rename(tmp, path)
-
-
-def http_get(port, path):
-    with connect(port) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        chunks = []
-        while True:
-            b = s.recv(1 << 16)
-            if not b:
-                break
-            chunks.append(b)
-    return b"".join(chunks)
 
 
 def refused(port):

@@ -12,23 +12,6 @@ from conftest import (TIMEOUT, conf_text, connect, free_port, recv_all, recv_exa
                       wait_until)
 
 
-@pytest.fixture
-def refused():
-    """Factory for addresses that refuse connects: a bound socket that
-    never listens answers every SYN with a RST. Holding it keeps the port
-    from being reused by someone else while the test runs."""
-    socks = []
-
-    def make():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        return f"127.0.0.1:{s.getsockname()[1]}"
-    yield make
-    for s in socks:
-        s.close()
-
-
 def counting_echo(received, lock):
     """An echo handler that also records, per connection, every byte the
     server received (to prove early bytes arrive exactly once)."""
@@ -333,6 +316,16 @@ def test_connect_timeout_from_defaults_applies_unless_the_backend_sets_one(
     assert expect_ms <= int(ln["connect_ms"]) < expect_ms + 5000, ln
 
 
+def small_window_client(port):
+    """A client whose receive window is small, so that what the proxy
+    writes to it waits in the proxy's send queue, not in ours."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(TIMEOUT)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
 def test_a_slow_client_draining_the_send_queue_is_not_idle(netpolld, servers):
     """The server sends everything and closes; the proxy has written it
     all into the kernel's send queue and moves nothing more. The client
@@ -349,11 +342,7 @@ def test_a_slow_client_draining_the_send_queue_is_not_idle(netpolld, servers):
     port = free_port()
     d = netpolld(conf_text(f"127.0.0.1:{port}", server.address,
                            listener={"idle_timeout": '"2s"'}))
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # A small window: the bytes wait in the proxy's send queue, not ours.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(TIMEOUT)
-    s.connect(("127.0.0.1", port))
+    s = small_window_client(port)
     got = bytearray()
     started = time.monotonic()
     # About 100 KiB/s: ten seconds for the whole, five idle periods. A
@@ -392,9 +381,7 @@ def test_a_client_that_takes_nothing_is_idle_though_bytes_wait_for_it(netpolld, 
     port = free_port()
     d = netpolld(conf_text(f"127.0.0.1:{port}", server.address,
                            listener={"idle_timeout": '"4s"'}))
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", port))
+    s = small_window_client(port)
     try:
         (line,) = d.wait_conns(1)
     finally:
